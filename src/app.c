@@ -1,0 +1,62 @@
+#include <stdlib.h>
+
+#include "app.h"
+#include "log.h"
+#include "mongo.h"
+#include "server.h"
+#include "stripe.h"
+#include "sysinfo.h"
+
+void lumira_app_boot(const char *prog, struct lumira_config *cfg)
+{
+    lumira_sysinfo_mark_start();
+    lumira_server_signals_init();
+    if (lumira_log_open(prog, NULL, LUMIRA_LOG_INFO) != LUMIRA_OK)
+        exit(LUMIRA_EXIT_CONFIG);
+    if (lumira_config_load(cfg, NULL) != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_ERROR, "config", "bad configuration: %s; exiting",
+                   lumira_config_error(cfg));
+        exit(LUMIRA_EXIT_CONFIG);
+    }
+    if (lumira_log_open(prog, cfg->log_file, cfg->log_level) != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_ERROR, "config", "cannot open LOG_FILE %s for appending; exiting",
+                   cfg->log_file);
+        exit(LUMIRA_EXIT_CONFIG);
+    }
+    lumira_mongo_global_init();
+    lumira_stripe_global_init();
+}
+
+void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t timeout_ms,
+                      struct lumira_probe **out)
+{
+    struct lumira_mongo_timeouts t = {(int32_t)timeout_ms, (int32_t)timeout_ms,
+                                      (int32_t)timeout_ms, true};
+    struct lumira_mongo *m;
+    char err[LUMIRA_MAX_ERRMSG];
+
+    *out = NULL;
+    if (cfg->mongodb_uri == NULL) {
+        lumira_log(LUMIRA_LOG_WARN, "config", "MONGODB_URI is not set: the database is reported down");
+        return;
+    }
+    if (lumira_mongo_new(cfg->mongodb_uri, prog, &t, &m, err, sizeof(err)) != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_ERROR, "config", "%s; exiting", err);
+        exit(LUMIRA_EXIT_CONFIG);
+    }
+    if (lumira_probe_new(m, out) != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_ERROR, "app", "out of memory at start; exiting");
+        exit(1);
+    }
+}
+
+void lumira_app_shutdown(struct lumira_config *cfg, struct lumira_probe *probe)
+{
+    bool mongo_idle = lumira_probe_free(probe);
+
+    lumira_stripe_global_cleanup();
+    if (mongo_idle)
+        lumira_mongo_global_cleanup();
+    lumira_config_cleanup(cfg);
+    lumira_log_close();
+}

@@ -1,0 +1,24 @@
+#ifndef LUMIRA_APP_H
+#define LUMIRA_APP_H
+
+#include "config.h"
+#include "probe.h"
+
+/* Start-up and shutdown shared by every program's main(). */
+
+/* Records the start time, installs the signal handlers (before any thread exists), loads the
+ * configuration and opens the log. On a configuration error, logs one line naming the variable
+ * and exits with LUMIRA_EXIT_CONFIG. Also initialises libmongoc and libcurl. */
+void lumira_app_boot(const char *prog, struct lumira_config *cfg);
+
+/* Makes the probe used by the health and readiness checks from cfg->mongodb_uri, with every
+ * driver timeout set to `timeout_ms`. *out is NULL when MONGODB_URI is unset. Exits with
+ * LUMIRA_EXIT_CONFIG when the URI does not parse. */
+void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t timeout_ms,
+                      struct lumira_probe **out);
+
+/* Frees the probe (NULL-safe), releases the libraries and the configuration. libmongoc is left
+ * alone when a ping is still under way on the probe thread. */
+void lumira_app_shutdown(struct lumira_config *cfg, struct lumira_probe *probe);
+
+#endif

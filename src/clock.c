@@ -1,0 +1,45 @@
+#include <stdio.h>
+#include <time.h>
+
+#include "clock.h"
+#include "str.h"
+
+static int64_t read_ms(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Monotonic milliseconds, for measuring and for deadlines. */
+int64_t lumira_mono_ms(void)
+{
+    return read_ms(CLOCK_MONOTONIC);
+}
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t lumira_wall_ms(void)
+{
+    return read_ms(CLOCK_REALTIME);
+}
+
+/* Formats with gmtime_r; negative times are clamped to the epoch. */
+void lumira_iso8601(int64_t epoch_ms, char out[LUMIRA_ISO8601_SIZE])
+{
+    struct tm tm;
+    time_t secs;
+    char text[96];
+
+    if (epoch_ms < 0)
+        epoch_ms = 0;
+    secs = (time_t)(epoch_ms / 1000);
+    if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 > 9999) {
+        snprintf(out, LUMIRA_ISO8601_SIZE, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    /* gcc cannot see that struct tm fields are small: format into room for any int. */
+    snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(epoch_ms % 1000));
+    (void)lumira_strscpy(out, text, LUMIRA_ISO8601_SIZE);
+}

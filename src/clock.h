@@ -1,0 +1,22 @@
+#ifndef LUMIRA_CLOCK_H
+#define LUMIRA_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic time for durations and deadlines; wall time only for timestamps shown to people. */
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t lumira_mono_ms(void);
+
+/* Milliseconds since the Unix epoch on CLOCK_REALTIME. */
+int64_t lumira_wall_ms(void);
+
+/* Length of "2026-01-01T00:00:00.000Z" plus its NUL. */
+#define LUMIRA_ISO8601_SIZE 25
+
+/* Writes `epoch_ms` as ISO-8601 UTC with milliseconds into `out` (LUMIRA_ISO8601_SIZE bytes).
+ * A time that gmtime cannot represent gives "1970-01-01T00:00:00.000Z". */
+void lumira_iso8601(int64_t epoch_ms, char out[LUMIRA_ISO8601_SIZE]);
+
+#endif

@@ -1,0 +1,217 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "json.h"
+#include "limits.h"
+#include "str.h"
+
+static void set_why(char *why, size_t whylen, const char *msg)
+{
+    if (why != NULL && whylen > 0)
+        (void)lumira_strscpy(why, msg, whylen);
+}
+
+/* json-c's tokener takes an int length: the cap is checked before narrowing. */
+enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct json_object **out,
+                                         char *why, size_t whylen)
+{
+    struct json_tokener *tok;
+    struct json_object *obj = NULL;
+    enum json_tokener_error jerr;
+    enum lumira_err err = LUMIRA_OK;
+
+    *out = NULL;
+    if (len > LUMIRA_MAX_BODY) {
+        set_why(why, whylen, "body too large");
+        return LUMIRA_ETOOBIG;
+    }
+    if (len == 0) {
+        set_why(why, whylen, "empty body");
+        return LUMIRA_EINVAL;
+    }
+    tok = json_tokener_new_ex(LUMIRA_JSON_MAX_DEPTH);
+    if (tok == NULL)
+        return LUMIRA_ENOMEM;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    obj = json_tokener_parse_ex(tok, data, (int)len);
+    jerr = json_tokener_get_error(tok);
+    if (obj == NULL || jerr != json_tokener_success) {
+        /* json_tokener_continue: the input ended inside a value (truncated). */
+        set_why(why, whylen,
+                jerr == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(jerr));
+        err = LUMIRA_EINVAL;
+        goto out;
+    }
+    if (json_tokener_get_parse_end(tok) != len) {
+        /* A NUL byte stops json-c early: whatever follows is trailing data. */
+        set_why(why, whylen, "unexpected data after the JSON value");
+        err = LUMIRA_EINVAL;
+        goto out;
+    }
+    if (!json_object_is_type(obj, json_type_object)) {
+        set_why(why, whylen, "the body must be a JSON object");
+        err = LUMIRA_EINVAL;
+        goto out;
+    }
+    *out = obj;
+    obj = NULL;
+out:
+    json_object_put(obj);
+    json_tokener_free(tok);
+    return err;
+}
+
+/* Finds `key`, treating an explicit null as absent. */
+static struct json_object *member(const struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+
+    if (obj == NULL || !json_object_object_get_ex(obj, key, &v))
+        return NULL;
+    return json_object_is_type(v, json_type_null) ? NULL : v;
+}
+
+enum lumira_err lumira_json_get_str(const struct json_object *obj, const char *key, size_t max,
+                                    const char **s, size_t *len)
+{
+    struct json_object *v = member(obj, key);
+    const char *p;
+    int n;
+
+    if (v == NULL)
+        return LUMIRA_ENOTFOUND;
+    if (!json_object_is_type(v, json_type_string))
+        return LUMIRA_EINVAL;
+    p = json_object_get_string(v);
+    n = json_object_get_string_len(v);
+    if (n < 0 || memchr(p, '\0', (size_t)n) != NULL)
+        return LUMIRA_EINVAL;
+    if ((size_t)n > max)
+        return LUMIRA_ETOOBIG;
+    *s = p;
+    *len = (size_t)n;
+    return LUMIRA_OK;
+}
+
+enum lumira_err lumira_json_get_i64(const struct json_object *obj, const char *key, int64_t min,
+                                    int64_t max, int64_t *v)
+{
+    struct json_object *m = member(obj, key);
+    int64_t n;
+
+    if (m == NULL)
+        return LUMIRA_ENOTFOUND;
+    if (!json_object_is_type(m, json_type_int))
+        return LUMIRA_EINVAL;
+    /* Values past INT64_MAX are kept as uint64 by json-c and read back saturated. */
+    n = json_object_get_int64(m);
+    if (n < min || n > max || (n == INT64_MAX && json_object_get_uint64(m) > INT64_MAX))
+        return LUMIRA_EINVAL;
+    *v = n;
+    return LUMIRA_OK;
+}
+
+enum lumira_err lumira_json_get_bool(const struct json_object *obj, const char *key, bool *v)
+{
+    struct json_object *m = member(obj, key);
+
+    if (m == NULL)
+        return LUMIRA_ENOTFOUND;
+    if (!json_object_is_type(m, json_type_boolean))
+        return LUMIRA_EINVAL;
+    *v = json_object_get_boolean(m) != 0;
+    return LUMIRA_OK;
+}
+
+enum lumira_err lumira_json_get_object(const struct json_object *obj, const char *key,
+                                       struct json_object **v)
+{
+    struct json_object *m = member(obj, key);
+
+    if (m == NULL)
+        return LUMIRA_ENOTFOUND;
+    if (!json_object_is_type(m, json_type_object))
+        return LUMIRA_EINVAL;
+    *v = m;
+    return LUMIRA_OK;
+}
+
+void lumira_json_put(struct json_object *obj, const char *key, struct json_object *val, bool *ok)
+{
+    if (obj == NULL || val == NULL || json_object_object_add(obj, key, val) != 0) {
+        json_object_put(val);
+        *ok = false;
+    }
+}
+
+void lumira_json_put_str(struct json_object *obj, const char *key, const char *s, bool *ok)
+{
+    if (s == NULL) {
+        /* json-c represents null as a NULL value. */
+        if (obj == NULL || json_object_object_add(obj, key, NULL) != 0)
+            *ok = false;
+        return;
+    }
+    lumira_json_put(obj, key, json_object_new_string(s), ok);
+}
+
+void lumira_json_put_strn(struct json_object *obj, const char *key, const char *s, size_t len,
+                          bool *ok)
+{
+    if (len > INT32_MAX) {
+        *ok = false;
+        return;
+    }
+    lumira_json_put(obj, key, json_object_new_string_len(s, (int)len), ok);
+}
+
+void lumira_json_put_int(struct json_object *obj, const char *key, int64_t v, bool *ok)
+{
+    lumira_json_put(obj, key, json_object_new_int64(v), ok);
+}
+
+void lumira_json_put_bool(struct json_object *obj, const char *key, bool v, bool *ok)
+{
+    lumira_json_put(obj, key, json_object_new_boolean(v), ok);
+}
+
+void lumira_json_put_fixed(struct json_object *obj, const char *key, double v, int decimals,
+                           bool *ok)
+{
+    char text[64];
+
+    snprintf(text, sizeof(text), "%.*f", decimals, v);
+    lumira_json_put(obj, key, json_object_new_double_s(v, text), ok);
+}
+
+void lumira_json_put_time(struct json_object *obj, const char *key, int64_t epoch_ms, bool *ok)
+{
+    char ts[LUMIRA_ISO8601_SIZE];
+
+    lumira_iso8601(epoch_ms, ts);
+    lumira_json_put_str(obj, key, ts, ok);
+}
+
+struct json_object *lumira_json_new_object(bool *ok)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (o == NULL)
+        *ok = false;
+    return o;
+}
+
+enum lumira_err lumira_json_serialize(const struct json_object *obj, struct lumira_buf *out)
+{
+    size_t len = 0;
+    const char *s;
+
+    /* json-c's serialiser takes a non-const object; it does not change what it prints. */
+    s = json_object_to_json_string_length((struct json_object *)(uintptr_t)obj,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+                                          &len);
+    if (s == NULL)
+        return LUMIRA_ENOMEM;
+    return lumira_buf_add(out, s, len);
+}

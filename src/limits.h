@@ -1,0 +1,38 @@
+#ifndef LUMIRA_LIMITS_H
+#define LUMIRA_LIMITS_H
+
+/* Every hard cap of the shared layer lives here, named after what it bounds (curl's DYN_* list). */
+
+/* Request bodies: API.md "Bodies over 1 MiB: 413". */
+#define LUMIRA_MAX_BODY (1024 * 1024)
+/* Deepest JSON nesting accepted in a body (API.md: "deeply nested (> 32) ... 400"). */
+#define LUMIRA_JSON_MAX_DEPTH 32
+/* A whole response body we build. */
+#define LUMIRA_MAX_RESPONSE (8 * 1024 * 1024)
+/* Response headers we add (names and values together). */
+#define LUMIRA_MAX_RESPONSE_HEADERS (8 * 1024)
+/* Request path and query string as received. */
+#define LUMIRA_MAX_PATH 2048
+#define LUMIRA_MAX_QUERY 4096
+/* One decoded query parameter value. */
+#define LUMIRA_MAX_QUERY_VALUE 1024
+/* Route parameters captured from one path (":id" and friends). */
+#define LUMIRA_MAX_ROUTE_PARAMS 4
+/* Path segments compared when routing. */
+#define LUMIRA_MAX_PATH_SEGMENTS 16
+/* Request id: API.md "1-64 chars of [A-Za-z0-9._-]". */
+#define LUMIRA_REQID_MAX 64
+/* One log line, JSON included; a longer message is cut and marked. */
+#define LUMIRA_LOG_LINE_MAX 4096
+/* Bytes of hostile input copied into a log line, cleaned (redis PROTO_DUMP_LEN). */
+#define LUMIRA_LOG_SAMPLE_MAX 32
+/* An environment value we accept (a MongoDB URI with many hosts is the longest). */
+#define LUMIRA_MAX_ENV_VALUE 4096
+/* Replies read from Stripe. */
+#define LUMIRA_STRIPE_MAX_REPLY (1024 * 1024)
+/* A dependency error message kept for a response or a log line. */
+#define LUMIRA_MAX_ERRMSG 256
+/* Lines read from /proc files. */
+#define LUMIRA_MAX_PROC_FILE 16384
+
+#endif

@@ -1,0 +1,124 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "str.h"
+
+/* Strict decimal parser: digits only, 1..20 of them, value <= max. Never reads past len. */
+enum lumira_err lumira_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (s == NULL || len == 0)
+        return LUMIRA_EINVAL;
+    for (i = 0; i < len; i++) {
+        unsigned d;
+
+        if (s[i] < '0' || s[i] > '9')
+            return LUMIRA_EINVAL;
+        d = (unsigned)(s[i] - '0');
+        if (v > (max - d) / 10) /* curl strparse.c: check before multiplying */
+            return LUMIRA_ETOOBIG;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return LUMIRA_OK;
+}
+
+/* Bounded copy that reports truncation. */
+enum lumira_err lumira_strscpy(char *dst, const char *src, size_t size)
+{
+    size_t n;
+
+    if (size == 0)
+        return LUMIRA_ETOOBIG;
+    n = strnlen(src, size);
+    if (n == size) {
+        memcpy(dst, src, size - 1);
+        dst[size - 1] = '\0';
+        return LUMIRA_ETOOBIG;
+    }
+    memcpy(dst, src, n + 1);
+    return LUMIRA_OK;
+}
+
+/* Formats with a bound; reports whether anything was cut. */
+bool lumira_str_fmt(char *out, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        out[0] = '\0';
+        return true;
+    }
+    return (size_t)n >= size;
+}
+
+/* Prefix test on a counted string. */
+bool lumira_str_has_prefix(const char *s, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return len >= n && memcmp(s, prefix, n) == 0;
+}
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Naive case-insensitive search; inputs here are short (environment values). */
+bool lumira_str_contains_nocase(const char *s, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    size_t i, j;
+
+    if (n == 0)
+        return true;
+    for (i = 0; n <= len && i <= len - n; i++) {
+        for (j = 0; j < n && ascii_lower(s[i + j]) == ascii_lower(needle[j]); j++)
+            ;
+        if (j == n)
+            return true;
+    }
+    return false;
+}
+
+/* Lowercase hex, NUL-terminated. */
+void lumira_hex_encode(const unsigned char *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}
+
+/* getrandom() until `len` bytes are filled; EINTR is retried. */
+enum lumira_err lumira_random_bytes(void *out, size_t len)
+{
+    unsigned char *p = out;
+
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return LUMIRA_EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return LUMIRA_OK;
+}

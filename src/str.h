@@ -1,0 +1,41 @@
+#ifndef LUMIRA_STR_H
+#define LUMIRA_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Small string helpers. Every input carries its length; none needs a terminating NUL unless its
+ * comment says so. None allocates. */
+
+/* Parses `len` bytes of decimal digits into *out, refusing an empty string, any sign, space or
+ * other byte, and any value over `max` (checked on every digit, before it can overflow).
+ * *out is written only on LUMIRA_OK. */
+enum lumira_err lumira_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
+    LUMIRA_WARN_UNUSED;
+
+/* Copies the NUL-terminated `src` into `dst` of `size` bytes, always terminating `dst` when
+ * size > 0. LUMIRA_ETOOBIG when `src` did not fit (dst then holds a cut copy), like libuv's
+ * uv__strscpy. */
+enum lumira_err lumira_strscpy(char *dst, const char *src, size_t size);
+
+/* snprintf() into `out` (`size` > 0 bytes) for messages where cutting is fine: the result is
+ * always NUL-terminated. Returns true when the text was cut. */
+bool lumira_str_fmt(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* True when `s` (len bytes) starts with the NUL-terminated `prefix`. */
+bool lumira_str_has_prefix(const char *s, size_t len, const char *prefix);
+
+/* True when `needle` (NUL-terminated, ASCII) occurs in `s` (len bytes), ignoring ASCII case. */
+bool lumira_str_contains_nocase(const char *s, size_t len, const char *needle);
+
+/* Writes the lowercase hex form of `len` bytes to `out`, which must hold 2 * len + 1 bytes. */
+void lumira_hex_encode(const unsigned char *in, size_t len, char *out);
+
+/* Fills `out` with `len` bytes from the kernel's CSPRNG (getrandom). LUMIRA_EIO on failure. */
+enum lumira_err lumira_random_bytes(void *out, size_t len) LUMIRA_WARN_UNUSED;
+
+#endif

@@ -1,0 +1,41 @@
+#ifndef LUMIRA_SYSINFO_H
+#define LUMIRA_SYSINFO_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+/* Facts about the host and the process for the readiness and health replies. */
+
+struct lumira_meminfo {
+    uint64_t total_kb;
+    uint64_t available_kb; /* MemAvailable: what can be used without swapping */
+};
+
+/* Reads MemTotal and MemAvailable from `path` (/proc/meminfo when NULL). LUMIRA_EIO when the
+ * file cannot be read, LUMIRA_EINVAL when either line is missing or malformed. */
+enum lumira_err lumira_sysinfo_meminfo(const char *path, struct lumira_meminfo *out)
+    LUMIRA_WARN_UNUSED;
+
+/* The process's resident set size in KiB, from /proc/self/status (VmRSS). */
+enum lumira_err lumira_sysinfo_rss_kb(uint64_t *out) LUMIRA_WARN_UNUSED;
+
+/* Records the process start; lumira_sysinfo_uptime_s() counts from here. Call early in main. */
+void lumira_sysinfo_mark_start(void);
+
+/* Seconds since lumira_sysinfo_mark_start() (monotonic). */
+double lumira_sysinfo_uptime_s(void);
+
+/* Wall-clock time of the start, epoch milliseconds. */
+int64_t lumira_sysinfo_started_ms(void);
+
+/* Memory use in MiB and percent, with the API.md status words: "ok", "warning" over 70 %,
+ * "critical" over 85 %. percentage is rounded to the nearest integer. */
+struct lumira_memuse {
+    uint64_t used_mb, free_mb, total_mb;
+    unsigned percentage;
+    const char *status;
+};
+void lumira_sysinfo_memuse(const struct lumira_meminfo *mi, struct lumira_memuse *out);
+
+#endif
