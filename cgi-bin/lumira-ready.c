@@ -48,18 +48,23 @@ static struct json_object *memory_json(bool *ok)
     return o;
 }
 
-/* What only the verbose form adds: where things are, never a secret. */
-static void add_verbose(struct json_object *root, struct json_object *mongo,
-                        struct json_object *stripe, const struct ctx *c, bool *ok)
+/* What only the verbose form adds to the services: where they are, never a secret. */
+static void add_verbose_services(struct json_object *mongo, struct json_object *stripe,
+                                 const struct ctx *c, bool *ok)
 {
-    struct json_object *proc = lumira_json_new_object(ok), *tmo = lumira_json_new_object(ok);
-    uint64_t rss_kb = 0;
-
     lumira_json_put_str(mongo, "host", c->probe != NULL ? lumira_probe_hosts(c->probe) : NULL, ok);
     lumira_json_put_str(mongo, "database",
                         c->probe != NULL ? lumira_probe_dbname(c->probe) : NULL, ok);
     lumira_json_put_bool(stripe, "keyConfigured", lumira_stripe_configured(c->stripe), ok);
     lumira_json_put_str(stripe, "mode", lumira_stripe_mode(c->stripe), ok);
+}
+
+/* What only the verbose form adds at the top: the process and the timeouts in force. */
+static void add_verbose_process(struct json_object *root, const struct ctx *c, bool *ok)
+{
+    struct json_object *proc = lumira_json_new_object(ok), *tmo = lumira_json_new_object(ok);
+    uint64_t rss_kb = 0;
+
     lumira_json_put_int(proc, "pid", (int64_t)getpid(), ok);
     if (lumira_sysinfo_rss_kb(&rss_kb) == LUMIRA_OK)
         lumira_json_put_fixed(proc, "rss", (double)rss_kb / 1024.0, 1, ok);
@@ -88,7 +93,7 @@ static void respond(struct lumira_req *req, struct lumira_resp *resp, struct ctx
     mongo = check_json(&rep.mongo, "connected", &ok);
     stripe = check_json(&rep.stripe, "initialized", &ok);
     if (verbose && ok)
-        add_verbose(root, mongo, stripe, c, &ok);
+        add_verbose_services(mongo, stripe, c, &ok);
     lumira_json_put_bool(root, "ready", rep.http_status == 200, &ok);
     lumira_json_put_time(root, "timestamp", lumira_wall_ms(), &ok);
     lumira_json_put(services, "mongodb", mongo, &ok);
@@ -98,6 +103,8 @@ static void respond(struct lumira_req *req, struct lumira_resp *resp, struct ctx
     lumira_json_put(root, "services", services, &ok);
     lumira_json_put_str(root, "version", PACKAGE_VERSION, &ok);
     lumira_json_put_str(root, "environment", lumira_env_name(c->cfg->env), &ok);
+    if (verbose && ok)
+        add_verbose_process(root, c, &ok);
 
     if (!ok) {
         json_object_put(root);

@@ -1,0 +1,265 @@
+"""Shared fixtures of the black-box e2e suite.
+
+The suite talks HTTP to nginx only (LUMIRA_TEST_BASE). It changes the stack only through
+scripts/dev (restart a program with another environment, stop or start the database) and the
+Stripe stand-in's control port, and looks into the database only to set up or to prove that
+nothing was lost. scripts/dev test starts a fresh stack and sets the variables below.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+BASE = os.environ.get("LUMIRA_TEST_BASE", "http://127.0.0.1:18080")
+MONGO_URI = os.environ.get("LUMIRA_TEST_MONGO_URI", "mongodb://127.0.0.1:27317/lumira")
+STANDIN_CTL = os.environ.get("LUMIRA_TEST_STANDIN_CTL", "http://127.0.0.1:12124")
+DEV = os.environ.get("LUMIRA_TEST_DEV", os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "dev"))
+VAR = os.environ.get("LUMIRA_TEST_VAR", os.path.join(os.path.dirname(__file__), "..", "..", "var", "test"))
+# The secrets of the test stack, to prove they never show up in any output.
+STRIPE_KEY = "sk_test_123"
+
+
+def dev(*args, check=True):
+    env = dict(os.environ, LUMIRA_STACK="test")
+    return subprocess.run([DEV, *args], env=env, check=check, capture_output=True, text=True,
+                          timeout=120)
+
+
+def read_secrets():
+    values = {"STRIPE_SECRET_KEY": STRIPE_KEY}
+    path = os.path.join(VAR, "secrets.env")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.strip().partition("=")
+                if value:
+                    values[name] = value
+    return values
+
+
+class Api:
+    """HTTP to nginx, one fresh connection per request (as a load balancer would)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def request(self, method, path, **kw):
+        kw.setdefault("timeout", 30)
+        kw.setdefault("allow_redirects", False)
+        return requests.request(method, self.base + path, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def timed_get(self, path, **kw):
+        t0 = time.monotonic()
+        r = self.get(path, **kw)
+        return r, (time.monotonic() - t0) * 1000.0
+
+
+class Standin:
+    """The Stripe stand-in's control port."""
+
+    def fault(self, mode, **kw):
+        r = requests.post(STANDIN_CTL + "/__standin/fault", json=dict(mode=mode, **kw), timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def reset(self):
+        requests.post(STANDIN_CTL + "/__standin/reset", json={}, timeout=10).raise_for_status()
+
+    def state(self):
+        return requests.get(STANDIN_CTL + "/__standin/state", timeout=10).json()
+
+
+@pytest.fixture(scope="session")
+def api():
+    return Api(BASE)
+
+
+@pytest.fixture
+def standin():
+    s = Standin()
+    s.reset()
+    yield s
+    s.reset()
+
+
+def wait_until(fn, timeout=20.0, interval=0.2, what="condition"):
+    """Polls fn() until it returns a true value; fails with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def wait_status(api, path, status, timeout=20.0):
+    """Polls GET `path` until it answers `status`; returns that response."""
+    box = []
+
+    def probe():
+        r = api.get(path)
+        if r.status_code == status:
+            box.append(r)
+            return True
+        return False
+
+    wait_until(probe, timeout, what="GET %s -> %d" % (path, status))
+    return box[0]
+
+
+def wait_ready(api, timeout=30.0):
+    # After the database comes back, a single-threaded driver may skip it for ~5 s (DESIGN.md).
+    wait_until(lambda: api.get("/api/ready").status_code == 200, timeout, what="/api/ready 200")
+
+
+@contextlib.contextmanager
+def program_env(group, *changes):
+    """Runs the body with program `group` restarted with its environment changed
+    (NAME=VALUE or -NAME); restores the stack's own environment afterwards."""
+    dev("restart", group, *changes)
+    try:
+        yield
+    finally:
+        dev("restart", group)
+
+
+@pytest.fixture
+def database_stopped(api):
+    """Stops the database for the test; starts it again and waits for readiness afterwards."""
+    dev("db-stop")
+    try:
+        yield
+    finally:
+        dev("db-start")
+        wait_ready(api)
+
+
+class SilentListener:
+    """Accepts TCP connections on 127.0.0.1 and never answers: a database that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+                self.conns.append(c)
+            except OSError:
+                continue
+
+    def close(self):
+        self.stopped = True
+        self.thread.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+class CountingProxy:
+    """A TCP proxy to the database that counts the MongoDB wire messages clients send."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.messages = 0
+        self.lock = threading.Lock()
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                up = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                c.close()
+                continue
+            threading.Thread(target=self._client_to_server, args=(c, up), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(up, c), daemon=True).start()
+
+    def _client_to_server(self, c, up):
+        buf = b""
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                up.sendall(data)
+                buf += data
+                # Each message starts with its int32 little-endian length.
+                while len(buf) >= 4:
+                    (n,) = struct.unpack("<i", buf[:4])
+                    if len(buf) < n:
+                        break
+                    buf = buf[n:]
+                    with self.lock:
+                        self.messages += 1
+        except OSError:
+            pass
+        finally:
+            up.close()
+            c.close()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            src.close()
+            dst.close()
+
+    def count(self):
+        with self.lock:
+            return self.messages
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def mongo_port():
+    return int(MONGO_URI.rsplit(":", 1)[1].split("/")[0])
+
+
+def body_json(r):
+    assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
+    return json.loads(r.text)

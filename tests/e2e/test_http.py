@@ -1,0 +1,70 @@
+"""Conventions every route shares, checked through nginx (API.md "Conventions")."""
+
+import json
+import re
+
+from conftest import body_json
+
+
+def test_unknown_route_is_json_404_with_request_id(api):
+    for path in ("/api/nothing", "/api/health/nothing", "/api/ready/verbose/x"):
+        r = api.get(path)
+        assert r.status_code == 404, path
+        b = body_json(r)
+        assert b["code"] == "NOT_FOUND"
+        assert b["requestId"]
+
+
+def test_sane_request_id_is_kept_and_echoed(api):
+    rid = "abc-DEF_123.x"
+    r = api.get("/api/health", headers={"X-Request-Id": rid})
+    assert r.headers["X-Request-Id"] == rid
+
+
+def test_request_id_of_64_chars_is_kept(api):
+    rid = "a" * 64
+    assert api.get("/api/health", headers={"X-Request-Id": rid}).headers["X-Request-Id"] == rid
+
+
+def test_insane_request_id_is_replaced(api):
+    for rid in ("a" * 65, "has space", "semi;colon", "<script>", "é"):
+        r = api.get("/api/ready", headers={"X-Request-Id": rid.encode("utf-8")})
+        got = r.headers["X-Request-Id"]
+        assert got != rid
+        assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", got), got
+
+
+def test_error_body_request_id_matches_header(api):
+    r = api.post("/api/health", json={})
+    assert body_json(r)["requestId"] == r.headers["X-Request-Id"]
+
+
+def test_body_over_one_mib_is_json_413(api):
+    r = api.post("/api/ready", data=b"x" * (1024 * 1024 + 1),
+                 headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert body_json(r)["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_request_logs_are_json_lines_without_secrets(api):
+    """Every program log line is one JSON object with the fields API.md names."""
+    import os
+    from conftest import VAR, read_secrets
+    rid = "log-check-1"
+    api.get("/api/health", headers={"X-Request-Id": rid})
+    api.get("/api/ready", headers={"X-Request-Id": rid})
+    secrets = read_secrets()
+    seen_request = False
+    for name in ("ready.log", "health.log"):
+        with open(os.path.join(VAR, "log", name), encoding="utf-8") as f:
+            for line in f:
+                entry = json.loads(line)
+                for key in ("ts", "level", "prog", "pid", "reqId", "msg"):
+                    assert key in entry, (name, line)
+                for secret_name, value in secrets.items():
+                    assert value not in line, (name, secret_name)
+                if entry["reqId"] == rid and entry["msg"] == "request":
+                    seen_request = True
+                    for key in ("method", "path", "status", "durMs"):
+                        assert key in entry
+    assert seen_request

@@ -1,0 +1,81 @@
+"""The programs as processes under spawn-fcgi + multiwatch: crashes, signals, log reopen."""
+
+import os
+import signal
+import time
+
+from conftest import VAR, dev, wait_until
+
+
+def supervisor_pid(group):
+    with open(os.path.join(VAR, "run", group + ".pid")) as f:
+        return int(f.read())
+
+
+def workers(group):
+    pid = supervisor_pid(group)
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return sorted(int(p) for p in f.read().split())
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie is gone for our purpose: it no longer serves.
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().split(") ")[1].startswith("Z")
+
+
+def test_each_program_runs_two_workers(api):
+    for group in ("ready", "health"):
+        assert len(workers(group)) == 2, group
+
+
+def test_crashed_worker_is_restarted_and_service_continues(api):
+    before = workers("health")
+    os.kill(before[0], signal.SIGKILL)
+    wait_until(lambda: len(workers("health")) == 2 and before[0] not in workers("health"),
+               timeout=10, what="multiwatch to replace the killed worker")
+    for _ in range(10):
+        assert api.get("/api/health").status_code == 200
+
+
+def test_idle_worker_leaves_promptly_on_usr1(api):
+    victim = workers("ready")[0]
+    os.kill(victim, signal.SIGUSR1)
+    wait_until(lambda: gone(victim), timeout=3, what="the idle worker to exit on SIGUSR1")
+    wait_until(lambda: len(workers("ready")) == 2, timeout=10, what="a replacement worker")
+    assert api.get("/api/ready").status_code == 200
+
+
+def test_restart_stops_the_old_workers_without_force(api):
+    old = [supervisor_pid("health")] + workers("health")
+    out = dev("restart", "health")
+    assert "did not stop" not in out.stderr, out.stderr
+    for pid in old:
+        assert gone(pid), pid
+    assert api.get("/api/health").status_code == 200
+
+
+def test_usr2_reopens_the_log_file(api):
+    log = os.path.join(VAR, "log", "health.log")
+    rotated = log + ".1"
+    os.replace(log, rotated)
+    try:
+        # multiwatch forwards USR2 to every worker (what logrotate and ExecReload send).
+        os.kill(supervisor_pid("health"), signal.SIGUSR2)
+        rid = "after-rotate-%d" % time.monotonic_ns()
+
+        def new_file_has_line():
+            api.get("/api/health", headers={"X-Request-Id": rid})
+            return os.path.exists(log) and rid in open(log).read()
+
+        wait_until(new_file_has_line, timeout=10, what="a request line in the reopened log")
+        assert rid not in open(rotated).read()
+    finally:
+        if os.path.exists(rotated):
+            with open(rotated) as src, open(log, "a") as dst:
+                dst.write(src.read())
+            os.remove(rotated)
