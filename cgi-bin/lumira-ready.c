@@ -53,8 +53,8 @@ static void add_verbose_services(struct json_object *mongo, struct json_object *
                                  const struct ctx *c, bool *ok)
 {
     lumira_json_put_str(mongo, "host", c->probe != NULL ? lumira_probe_hosts(c->probe) : NULL, ok);
-    lumira_json_put_str(mongo, "database",
-                        c->probe != NULL ? lumira_probe_dbname(c->probe) : NULL, ok);
+    lumira_json_put_str(mongo, "database", c->probe != NULL ? lumira_probe_dbname(c->probe) : NULL,
+                        ok);
     lumira_json_put_bool(stripe, "keyConfigured", lumira_stripe_configured(c->stripe), ok);
     lumira_json_put_str(stripe, "mode", lumira_stripe_mode(c->stripe), ok);
 }
@@ -76,12 +76,10 @@ static void add_verbose_process(struct json_object *root, const struct ctx *c, b
     lumira_json_put(root, "timeouts", tmo, ok);
 }
 
-static void respond(struct lumira_req *req, struct lumira_resp *resp, struct ctx *c,
-                    bool verbose)
+static void respond(struct lumira_req *req, struct lumira_resp *resp, struct ctx *c, bool verbose)
 {
-    const struct lumira_ready_limits limits = {c->cfg->ready_timeout_ms,
-                                               c->cfg->ready_mongo_timeout_ms,
-                                               c->cfg->ready_stripe_timeout_ms};
+    const struct lumira_ready_limits limits = {
+        c->cfg->ready_timeout_ms, c->cfg->ready_mongo_timeout_ms, c->cfg->ready_stripe_timeout_ms};
     struct lumira_ready_report rep;
     struct json_object *root, *services, *mongo, *stripe;
     bool ok = true;

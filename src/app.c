@@ -30,14 +30,15 @@ void lumira_app_boot(const char *prog, struct lumira_config *cfg)
 void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t timeout_ms,
                       struct lumira_probe **out)
 {
-    struct lumira_mongo_timeouts t = {(int32_t)timeout_ms, (int32_t)timeout_ms,
-                                      (int32_t)timeout_ms, true};
+    struct lumira_mongo_timeouts t = {(int32_t)timeout_ms, (int32_t)timeout_ms, (int32_t)timeout_ms,
+                                      true};
     struct lumira_mongo *m;
     char err[LUMIRA_MAX_ERRMSG];
 
     *out = NULL;
     if (cfg->mongodb_uri == NULL) {
-        lumira_log(LUMIRA_LOG_WARN, "config", "MONGODB_URI is not set: the database is reported down");
+        lumira_log(LUMIRA_LOG_WARN, "config",
+                   "MONGODB_URI is not set: the database is reported down");
         return;
     }
     if (lumira_mongo_new(cfg->mongodb_uri, prog, &t, &m, err, sizeof(err)) != LUMIRA_OK) {

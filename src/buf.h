@@ -26,7 +26,8 @@ void lumira_buf_reset(struct lumira_buf *b);
 
 /* Appends `len` bytes. LUMIRA_ETOOBIG when the result would pass max, LUMIRA_ENOMEM when the
  * allocation fails; on error `b` is left as it was. */
-enum lumira_err lumira_buf_add(struct lumira_buf *b, const void *data, size_t len) LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_buf_add(struct lumira_buf *b, const void *data,
+                               size_t len) LUMIRA_WARN_UNUSED;
 
 /* Appends a NUL-terminated string. Same errors as lumira_buf_add(). */
 enum lumira_err lumira_buf_adds(struct lumira_buf *b, const char *s) LUMIRA_WARN_UNUSED;
@@ -34,8 +35,9 @@ enum lumira_err lumira_buf_adds(struct lumira_buf *b, const char *s) LUMIRA_WARN
 /* Appends printf-formatted text. Same errors as lumira_buf_add(). */
 enum lumira_err lumira_buf_addf(struct lumira_buf *b, const char *fmt, ...) LUMIRA_WARN_UNUSED
     __attribute__((format(printf, 2, 3)));
-enum lumira_err lumira_buf_vaddf(struct lumira_buf *b, const char *fmt, va_list ap)
-    LUMIRA_WARN_UNUSED __attribute__((format(printf, 2, 0)));
+enum lumira_err lumira_buf_vaddf(struct lumira_buf *b, const char *fmt,
+                                 va_list ap) LUMIRA_WARN_UNUSED
+    __attribute__((format(printf, 2, 0)));
 
 /* Hands the content to the caller, who frees it with free(); `b` becomes empty. Returns NULL
  * when `b` is empty. */

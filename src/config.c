@@ -74,8 +74,7 @@ enum lumira_err lumira_config_get_int(lumira_env_lookup lookup, const char *name
         *out = def;
         return LUMIRA_OK;
     }
-    if (lumira_parse_u64(v, strlen(v), (uint64_t)max, &u) != LUMIRA_OK ||
-        (int64_t)u < min) {
+    if (lumira_parse_u64(v, strlen(v), (uint64_t)max, &u) != LUMIRA_OK || (int64_t)u < min) {
         set_err(err, errlen, "%s must be an integer from %lld to %lld", name, (long long)min,
                 (long long)max);
         return LUMIRA_ECONFIG;
@@ -139,8 +138,7 @@ void lumira_config_require_secret(const char *name, const char *value, size_t mi
 {
     if (!lumira_secret_usable(value)) {
         lumira_log(LUMIRA_LOG_ERROR, "config",
-                   "%s is missing or a placeholder: set it in the environment file; exiting",
-                   name);
+                   "%s is missing or a placeholder: set it in the environment file; exiting", name);
         exit(LUMIRA_EXIT_CONFIG);
     }
     if (min_len > 0 && strlen(value) < min_len) {
@@ -209,8 +207,7 @@ static enum lumira_err load_env(struct lumira_config *cfg, lumira_env_lookup loo
             return LUMIRA_OK;
         }
     }
-    set_err(cfg->error, sizeof(cfg->error),
-            "LUMIRA_ENV must be production, development or test");
+    set_err(cfg->error, sizeof(cfg->error), "LUMIRA_ENV must be production, development or test");
     return LUMIRA_ECONFIG;
 }
 
@@ -228,14 +225,15 @@ static enum lumira_err check_urls(struct lumira_config *cfg)
             return LUMIRA_ECONFIG;
         }
     }
+    /* Trailing slashes go first, so that "https:///" is judged as the "https:" it becomes. */
+    len = strlen(cfg->stripe_api_base);
+    while (len > 0 && cfg->stripe_api_base[len - 1] == '/')
+        cfg->stripe_api_base[--len] = '\0';
     if (!is_http_url(cfg->stripe_api_base)) {
         set_err(cfg->error, sizeof(cfg->error),
                 "STRIPE_API_BASE must be an http:// or https:// URL");
         return LUMIRA_ECONFIG;
     }
-    len = strlen(cfg->stripe_api_base);
-    while (len > 0 && cfg->stripe_api_base[len - 1] == '/')
-        cfg->stripe_api_base[--len] = '\0';
     if (cfg->n8n_webhook_url != NULL && !is_http_url(cfg->n8n_webhook_url)) {
         set_err(cfg->error, sizeof(cfg->error),
                 "N8N_WEBHOOK_URL must be an http:// or https:// URL");
@@ -279,8 +277,7 @@ enum lumira_err lumira_config_load(struct lumira_config *cfg, lumira_env_lookup 
     } timeouts[] = {
         {"READY_TIMEOUT_MS", offsetof(struct lumira_config, ready_timeout_ms), 5000},
         {"READY_MONGO_TIMEOUT_MS", offsetof(struct lumira_config, ready_mongo_timeout_ms), 2000},
-        {"READY_STRIPE_TIMEOUT_MS", offsetof(struct lumira_config, ready_stripe_timeout_ms),
-         3000},
+        {"READY_STRIPE_TIMEOUT_MS", offsetof(struct lumira_config, ready_stripe_timeout_ms), 3000},
     };
     enum lumira_err err;
     const char *level;
@@ -295,9 +292,9 @@ enum lumira_err lumira_config_load(struct lumira_config *cfg, lumira_env_lookup 
                                     (char **)((char *)cfg + strings[i].offset), cfg->error,
                                     sizeof(cfg->error));
     for (i = 0; err == LUMIRA_OK && i < sizeof(timeouts) / sizeof(timeouts[0]); i++)
-        err = lumira_config_get_int(lookup, timeouts[i].name, timeouts[i].def, 1,
-                                    TIMEOUT_MS_MAX, (int64_t *)((char *)cfg + timeouts[i].offset),
-                                    cfg->error, sizeof(cfg->error));
+        err = lumira_config_get_int(lookup, timeouts[i].name, timeouts[i].def, 1, TIMEOUT_MS_MAX,
+                                    (int64_t *)((char *)cfg + timeouts[i].offset), cfg->error,
+                                    sizeof(cfg->error));
     if (err == LUMIRA_OK)
         err = lumira_config_get_duration(lookup, "JWT_EXPIRES_IN", 8 * 3600, JWT_EXPIRES_MIN_S,
                                          JWT_EXPIRES_MAX_S, &cfg->jwt_expires_s, cfg->error,
@@ -306,8 +303,7 @@ enum lumira_err lumira_config_load(struct lumira_config *cfg, lumira_env_lookup 
         level = lookup_value(lookup, "LOG_LEVEL");
         cfg->log_level = LUMIRA_LOG_INFO;
         if (level != NULL && lumira_log_parse_level(level, &cfg->log_level) != LUMIRA_OK) {
-            set_err(cfg->error, sizeof(cfg->error),
-                    "LOG_LEVEL must be error, warn, info or debug");
+            set_err(cfg->error, sizeof(cfg->error), "LOG_LEVEL must be error, warn, info or debug");
             err = LUMIRA_ECONFIG;
         }
     }

@@ -46,8 +46,8 @@ struct lumira_config {
 /* Loads every variable through `lookup` (getenv when NULL). On error returns LUMIRA_ECONFIG
  * (or LUMIRA_ENOMEM) with cfg->error naming the variable and the rule it broke; what was
  * loaded so far is freed. lumira_config_cleanup() must be called after success. */
-enum lumira_err lumira_config_load(struct lumira_config *cfg, lumira_env_lookup lookup)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_config_load(struct lumira_config *cfg,
+                                   lumira_env_lookup lookup) LUMIRA_WARN_UNUSED;
 
 /* Frees every string, wiping the secrets first. NULL-safe. */
 void lumira_config_cleanup(struct lumira_config *cfg);
@@ -79,8 +79,8 @@ enum lumira_err lumira_config_get_int(lumira_env_lookup lookup, const char *name
 /* A duration in seconds: digits with an optional s/m/h/d suffix ("8h"), in [min_s, max_s]. */
 enum lumira_err lumira_config_get_duration(lumira_env_lookup lookup, const char *name,
                                            int64_t def_s, int64_t min_s, int64_t max_s,
-                                           int64_t *out, char *err, size_t errlen)
-    LUMIRA_WARN_UNUSED;
+                                           int64_t *out, char *err,
+                                           size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* A string of at most LUMIRA_MAX_ENV_VALUE bytes, copied (caller frees); NULL when unset or
  * empty and `def` is NULL, else a copy of `def`. */

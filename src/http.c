@@ -165,19 +165,30 @@ enum lumira_err lumira_req_read_body(struct lumira_req *req, lumira_read_fn read
     enum lumira_err err;
 
     if (cl != NULL && cl[0] != '\0') {
-        err = lumira_parse_u64(cl, strlen(cl), UINT64_MAX / 2, &declared);
-        if (err != LUMIRA_OK)
+        size_t cllen = strlen(cl);
+
+        /* Anything but digits is a 400; digits over the cap are a 413 whatever their number
+         * (past 64 bits too). Both are refused before reading or allocating anything. */
+        if (strspn(cl, "0123456789") != cllen)
             return LUMIRA_EINVAL;
-        if (declared > LUMIRA_MAX_BODY)
-            return LUMIRA_ETOOBIG; /* refuse before reading or allocating anything */
+        if (lumira_parse_u64(cl, cllen, LUMIRA_MAX_BODY, &declared) != LUMIRA_OK)
+            return LUMIRA_ETOOBIG;
         has_declared = true;
     }
     for (;;) {
-        /* Reads go on to the end of input, so a body longer than the cap or than the declared
-         * length is noticed (the buffer refuses to grow past LUMIRA_MAX_BODY). */
+        /* With CONTENT_LENGTH, exactly that many bytes are read: a CGI server need not signal
+         * end of input after them (RFC 3875 4.2). Without it, reads go on to the end of input
+         * and the buffer refuses to grow past LUMIRA_MAX_BODY. */
         size_t want = sizeof(chunk);
-        long n = read(stream, chunk, want);
+        long n;
 
+        if (has_declared) {
+            if (req->body.len == declared)
+                break;
+            if (declared - req->body.len < want)
+                want = (size_t)(declared - req->body.len);
+        }
+        n = read(stream, chunk, want);
         if (n < 0)
             return LUMIRA_EIO;
         if (n == 0)
@@ -186,9 +197,7 @@ enum lumira_err lumira_req_read_body(struct lumira_req *req, lumira_read_fn read
             return LUMIRA_EIO;
         err = lumira_buf_add(&req->body, chunk, (size_t)n);
         if (err != LUMIRA_OK)
-            return err; /* LUMIRA_ETOOBIG past LUMIRA_MAX_BODY */
-        if (has_declared && req->body.len > declared)
-            return LUMIRA_EINVAL;
+            return err; /* LUMIRA_ETOOBIG past LUMIRA_MAX_BODY, or LUMIRA_ENOMEM */
     }
     if (has_declared && req->body.len != declared)
         return LUMIRA_EINVAL; /* truncated */
@@ -250,8 +259,7 @@ static void allow_add(char *allow, size_t allowlen, const char *method)
 }
 
 const struct lumira_route *lumira_route_match(const struct lumira_route *routes, size_t n,
-                                              struct lumira_req *req, char *allow,
-                                              size_t allowlen)
+                                              struct lumira_req *req, char *allow, size_t allowlen)
 {
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     struct lumira_route_param params[LUMIRA_MAX_ROUTE_PARAMS];
@@ -288,15 +296,18 @@ static int hexval(char c)
 }
 
 /* Decodes `len` bytes of a query component into `out` (`size` bytes with its NUL). */
-static enum lumira_err pct_decode(const char *s, size_t len, char *out, size_t size,
-                                  size_t *outlen)
+static enum lumira_err pct_decode(const char *s, size_t len, char *out, size_t size, size_t *outlen)
 {
     size_t i, o = 0;
 
+    if (size == 0)
+        return LUMIRA_ETOOBIG; /* not even room for the NUL */
     for (i = 0; i < len; i++) {
         char c = s[i];
 
-        if (c == '%') {
+        if (c == '\0') {
+            return LUMIRA_EINVAL; /* a raw NUL in a counted query */
+        } else if (c == '%') {
             int hi, lo;
 
             if (len - i < 3)
@@ -347,7 +358,9 @@ enum lumira_err lumira_query_get(const char *query, size_t qlen, const char *nam
             }
             return pct_decode(eq + 1, (size_t)(pe - eq - 1), out, size, outlen);
         }
-        p = pe + 1;
+        if (amp == NULL)
+            break;
+        p = amp + 1;
     }
     return LUMIRA_ENOTFOUND;
 }
@@ -372,7 +385,8 @@ static bool header_name_valid(const char *s)
 {
     size_t n = strlen(s);
 
-    return n > 0 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") == n;
+    return n > 0 &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
 enum lumira_err lumira_resp_header(struct lumira_resp *resp, const char *name, const char *value)

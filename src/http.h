@@ -16,7 +16,7 @@
  * environment it was made from (envp), which must outlive it. */
 
 struct lumira_route_param {
-    const char *name;  /* from the pattern, without ':'; not NUL-terminated */
+    const char *name; /* from the pattern, without ':'; not NUL-terminated */
     size_t name_len;
     const char *value; /* points into the request path: not NUL-terminated */
     size_t len;
@@ -24,14 +24,15 @@ struct lumira_route_param {
 
 struct lumira_req {
     /* read-only */
-    const char *method;       /* REQUEST_METHOD, never NULL */
-    const char *path;         /* decoded path (PATH_INFO or DOCUMENT_URI), never NULL */
-    size_t path_len;          /* without one trailing slash */
-    const char *query;        /* raw QUERY_STRING, "" when none */
+    const char *method; /* REQUEST_METHOD, never NULL */
+    const char *path;   /* PATH_INFO or DOCUMENT_URI (decoded by the server), else the
+                           raw path of REQUEST_URI; never NULL */
+    size_t path_len;    /* without one trailing slash */
+    const char *query;  /* raw QUERY_STRING, "" when none */
     size_t query_len;
     const char *content_type; /* CONTENT_TYPE or NULL */
     char reqid[LUMIRA_REQID_MAX + 1];
-    int64_t start_ms; /* monotonic */
+    int64_t start_ms;       /* monotonic */
     struct lumira_buf body; /* read before the handler runs, for requests that carry one */
     size_t nparams;
     struct lumira_route_param params[LUMIRA_MAX_ROUTE_PARAMS];
@@ -77,12 +78,13 @@ bool lumira_reqid_valid(const char *id, size_t len);
 
 /* Reads the body through `read` into req->body, bounded by LUMIRA_MAX_BODY. `read` returns the
  * bytes read (0 at end of input) or -1 on error. CONTENT_LENGTH, when present, must be strict
- * digits and at most the cap; the body must then have exactly that length.
+ * digits and at most the cap; exactly that many bytes are then read (input past them is left
+ * alone, as a CGI server need not close stdin), and fewer is a truncated body.
  * LUMIRA_ETOOBIG: over the cap (413); LUMIRA_EINVAL: bad or unmet CONTENT_LENGTH (400);
- * LUMIRA_EIO: the read failed. */
+ * LUMIRA_EIO: the read failed; LUMIRA_ENOMEM. */
 typedef long (*lumira_read_fn)(void *stream, char *buf, size_t len);
-enum lumira_err lumira_req_read_body(struct lumira_req *req, lumira_read_fn read, void *stream)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_req_read_body(struct lumira_req *req, lumira_read_fn read,
+                                     void *stream) LUMIRA_WARN_UNUSED;
 
 /* True when the request's method carries a body (POST, PUT, PATCH). */
 bool lumira_req_has_body_method(const struct lumira_req *req);
@@ -94,8 +96,7 @@ bool lumira_req_is_json(const struct lumira_req *req);
  * returns NULL and, when the path matched under other methods, writes them to `allow`
  * ("GET, HEAD") for a 405; `allow` is "" for a 404. */
 const struct lumira_route *lumira_route_match(const struct lumira_route *routes, size_t n,
-                                              struct lumira_req *req, char *allow,
-                                              size_t allowlen);
+                                              struct lumira_req *req, char *allow, size_t allowlen);
 
 /* Finds parameter `name` in the raw query string (`qlen` bytes) and percent-decodes it ('+' is a
  * space) into `out` (`size` bytes, NUL-terminated). The first occurrence wins.
@@ -110,8 +111,8 @@ void lumira_resp_cleanup(struct lumira_resp *resp);
 
 /* Adds a header. Refuses (LUMIRA_EINVAL) names or values with CR, LF or NUL, and names outside
  * the token characters. */
-enum lumira_err lumira_resp_header(struct lumira_resp *resp, const char *name, const char *value)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_resp_header(struct lumira_resp *resp, const char *name,
+                                   const char *value) LUMIRA_WARN_UNUSED;
 
 /* Sets the status and serialises `obj` as the body. Takes `obj` (may be NULL: then a 500 is
  * sent). On failure the response becomes a plain 500 INTERNAL. */
@@ -127,8 +128,8 @@ void lumira_resp_error(struct lumira_resp *resp, const struct lumira_req *req, i
  * X-Request-Id and X-Response-Time) and, unless `head`, the body into `out`, in CGI form
  * ("Status: 200 OK"). */
 enum lumira_err lumira_resp_render(const struct lumira_resp *resp, const struct lumira_req *req,
-                                   bool head, int64_t elapsed_ms, struct lumira_buf *out)
-    LUMIRA_WARN_UNUSED;
+                                   bool head, int64_t elapsed_ms,
+                                   struct lumira_buf *out) LUMIRA_WARN_UNUSED;
 
 /* The reason phrase of `status` ("Not Found"), "Unknown" for codes we do not use. */
 const char *lumira_http_reason(int status);

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +13,44 @@ static void set_why(char *why, size_t whylen, const char *msg)
         (void)lumira_strscpy(why, msg, whylen);
 }
 
-/* json-c's tokener takes an int length: the cap is checked before narrowing. */
+/* Checks what json-c's strict mode lets through: returns NULL when no object or array in `v`
+ * (itself included) is nested more than `left` deep and every number is finite, else the reason.
+ * json-c counts a scalar as a level of its own, so its own depth limit is set one higher and the
+ * containers are counted here; it also accepts NaN, Infinity and 1e999, which are not JSON and
+ * could not be written back. Recursion is bounded by json-c's limit. */
+static const char *check_values(struct json_object *v, int left)
+{
+    const char *bad = NULL;
+    size_t i, n;
+
+    switch (json_object_get_type(v)) {
+    case json_type_object: {
+        struct json_object_iterator it, end;
+
+        if (left <= 0)
+            return "nesting too deep";
+        it = json_object_iter_begin(v);
+        end = json_object_iter_end(v);
+        for (; bad == NULL && !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+            bad = check_values(json_object_iter_peek_value(&it), left - 1);
+        return bad;
+    }
+    case json_type_array:
+        if (left <= 0)
+            return "nesting too deep";
+        n = json_object_array_length(v);
+        for (i = 0; bad == NULL && i < n; i++)
+            bad = check_values(json_object_array_get_idx(v, i), left - 1);
+        return bad;
+    case json_type_double:
+        return isfinite(json_object_get_double(v)) ? NULL : "numbers must be finite";
+    default:
+        return NULL;
+    }
+}
+
+/* json-c's tokener takes an int length: the cap is checked before narrowing. json-c's own UTF-8
+ * check lets overlong forms and surrogates through, so the whole body is checked first. */
 enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct json_object **out,
                                          char *why, size_t whylen)
 {
@@ -20,6 +58,7 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
     struct json_object *obj = NULL;
     enum json_tokener_error jerr;
     enum lumira_err err = LUMIRA_OK;
+    const char *bad;
 
     *out = NULL;
     if (len > LUMIRA_MAX_BODY) {
@@ -30,13 +69,17 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
         set_why(why, whylen, "empty body");
         return LUMIRA_EINVAL;
     }
-    tok = json_tokener_new_ex(LUMIRA_JSON_MAX_DEPTH);
+    if (!lumira_utf8_valid(data, len)) {
+        set_why(why, whylen, "invalid UTF-8");
+        return LUMIRA_EINVAL;
+    }
+    tok = json_tokener_new_ex(LUMIRA_JSON_MAX_DEPTH + 1);
     if (tok == NULL)
         return LUMIRA_ENOMEM;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     obj = json_tokener_parse_ex(tok, data, (int)len);
     jerr = json_tokener_get_error(tok);
-    if (obj == NULL || jerr != json_tokener_success) {
+    if (jerr != json_tokener_success) {
         /* json_tokener_continue: the input ended inside a value (truncated). */
         set_why(why, whylen,
                 jerr == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(jerr));
@@ -49,8 +92,15 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
         err = LUMIRA_EINVAL;
         goto out;
     }
+    /* A root of null parses to NULL, which is of json_type_null. */
     if (!json_object_is_type(obj, json_type_object)) {
         set_why(why, whylen, "the body must be a JSON object");
+        err = LUMIRA_EINVAL;
+        goto out;
+    }
+    bad = check_values(obj, LUMIRA_JSON_MAX_DEPTH);
+    if (bad != NULL) {
+        set_why(why, whylen, bad);
         err = LUMIRA_EINVAL;
         goto out;
     }
@@ -176,11 +226,18 @@ void lumira_json_put_bool(struct json_object *obj, const char *key, bool v, bool
     lumira_json_put(obj, key, json_object_new_boolean(v), ok);
 }
 
+/* JSON has no NaN or Infinity: a value that is not finite is written as null. */
 void lumira_json_put_fixed(struct json_object *obj, const char *key, double v, int decimals,
                            bool *ok)
 {
-    char text[64];
+    char text[400]; /* "%.*f" of the largest double has 309 digits before the point */
 
+    if (!isfinite(v)) {
+        lumira_json_put_str(obj, key, NULL, ok);
+        return;
+    }
+    if (decimals < 0 || decimals > 20)
+        decimals = 20;
     snprintf(text, sizeof(text), "%.*f", decimals, v);
     lumira_json_put(obj, key, json_object_new_double_s(v, text), ok);
 }

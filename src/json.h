@@ -38,8 +38,8 @@ enum lumira_err lumira_json_get_i64(const struct json_object *obj, const char *k
 
 /* Reads the boolean field `key`: LUMIRA_ENOTFOUND when absent or null, LUMIRA_EINVAL when not a
  * JSON boolean. */
-enum lumira_err lumira_json_get_bool(const struct json_object *obj, const char *key, bool *v)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_json_get_bool(const struct json_object *obj, const char *key,
+                                     bool *v) LUMIRA_WARN_UNUSED;
 
 /* Reads the object field `key` (borrowed): LUMIRA_ENOTFOUND when absent or null, LUMIRA_EINVAL
  * when not an object. */
@@ -65,7 +65,7 @@ void lumira_json_put(struct json_object *obj, const char *key, struct json_objec
 struct json_object *lumira_json_new_object(bool *ok);
 
 /* Appends the compact serialisation of `obj` to `out`. */
-enum lumira_err lumira_json_serialize(const struct json_object *obj, struct lumira_buf *out)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_json_serialize(const struct json_object *obj,
+                                      struct lumira_buf *out) LUMIRA_WARN_UNUSED;
 
 #endif

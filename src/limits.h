@@ -16,10 +16,9 @@
 #define LUMIRA_MAX_QUERY 4096
 /* One decoded query parameter value. */
 #define LUMIRA_MAX_QUERY_VALUE 1024
-/* Route parameters captured from one path (":id" and friends). */
+/* Route parameters captured from one path (":id" and friends); a pattern with more never
+ * matches. */
 #define LUMIRA_MAX_ROUTE_PARAMS 4
-/* Path segments compared when routing. */
-#define LUMIRA_MAX_PATH_SEGMENTS 16
 /* Request id: API.md "1-64 chars of [A-Za-z0-9._-]". */
 #define LUMIRA_REQID_MAX 64
 /* One log line, JSON included; a longer message is cut and marked. */

@@ -55,36 +55,6 @@ static void puts_(struct writer *w, const char *s)
     put(w, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when the bytes are not valid UTF-8
- * (overlongs, surrogates and values past U+10FFFF included). */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    size_t n, i;
-    unsigned cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        n = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        n = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len < n)
-        return 0;
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return n;
-}
-
 /* Writes `s` as the inside of a JSON string, using at most `max` output bytes; a value that
  * does not fit is cut on a character boundary and ends with "...". */
 static void put_escaped(struct writer *w, const char *s, size_t len, size_t max)
@@ -96,7 +66,7 @@ static void put_escaped(struct writer *w, const char *s, size_t len, size_t max)
     while (i < len) {
         char esc[8];
         const char *out = esc;
-        size_t n = utf8_seq(u + i, len - i), olen;
+        size_t n = lumira_utf8_seq(u + i, len - i), olen;
 
         if (n == 0) {
             out = "\\ufffd", olen = 6, n = 1;
@@ -177,6 +147,8 @@ size_t lumira__log_format(char *out, size_t size, enum lumira_log_level level, c
     char ts[LUMIRA_ISO8601_SIZE];
     const struct lumira_log_field *f;
 
+    if ((unsigned)level > LUMIRA_LOG_DEBUG)
+        level = LUMIRA_LOG_DEBUG;
     lumira_iso8601(lumira_wall_ms(), ts);
     puts_(&w, "{\"ts\":\"");
     puts_(&w, ts);
@@ -309,14 +281,16 @@ void lumira_log_reopen_if_requested(void)
     fd = open_log_file(logger.path);
     if (fd < 0) {
         err = errno;
-        lumira_log(LUMIRA_LOG_WARN, "log", "cannot reopen log file %s: %s; still writing to the old one",
-                   logger.path, strerror(err));
+        lumira_log(LUMIRA_LOG_WARN, "log",
+                   "cannot reopen log file %s: %s; still writing to the old one", logger.path,
+                   strerror(err));
         return;
     }
     if (dup2(fd, logger.fd) < 0) {
         err = errno;
         close(fd);
-        lumira_log(LUMIRA_LOG_WARN, "log", "cannot swap in the reopened log file: %s", strerror(err));
+        lumira_log(LUMIRA_LOG_WARN, "log", "cannot swap in the reopened log file: %s",
+                   strerror(err));
         return;
     }
     close(fd);
@@ -380,6 +354,8 @@ void lumira_log_sample(const void *data, size_t len, char *out, size_t size)
         return;
     if (n > size - 1)
         n = size - 1;
+    if (n < len && size >= 4 && n > size - 4)
+        n = size - 4; /* a cut sample always says so when "..." fits at all */
     for (i = 0; i < n; i++)
         out[i] = (d[i] >= 0x20 && d[i] < 0x7f) ? (char)d[i] : '.';
     out[n] = '\0';

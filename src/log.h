@@ -30,22 +30,24 @@ struct lumira_log_field {
     bool is_int;
 };
 
+/* clang-format off */
 #define LUMIRA_LOG_STR(k, v) {(k), (v), 0, false}
 #define LUMIRA_LOG_INT(k, v) {(k), NULL, (int64_t)(v), true}
 #define LUMIRA_LOG_END {NULL, NULL, 0, false}
+/* clang-format on */
 
 /* Sets the program name and level and opens `path` for appending (NULL or "" means stderr).
  * May be called again to change them. LUMIRA_EIO when the file cannot be opened: the logger
  * then keeps writing where it wrote before. */
-enum lumira_err lumira_log_open(const char *prog, const char *path, enum lumira_log_level level)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_log_open(const char *prog, const char *path,
+                                enum lumira_log_level level) LUMIRA_WARN_UNUSED;
 
 /* Closes the log file (if any) and returns to stderr. */
 void lumira_log_close(void);
 
 /* Parses "error", "warn", "info" or "debug" (exact, lowercase). */
-enum lumira_err lumira_log_parse_level(const char *s, enum lumira_log_level *out)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_log_parse_level(const char *s,
+                                       enum lumira_log_level *out) LUMIRA_WARN_UNUSED;
 
 /* True when lines of `level` are written. */
 bool lumira_log_enabled(enum lumira_log_level level);
@@ -68,16 +70,16 @@ void lumira__log(enum lumira_log_level level, const char *module,
                  const struct lumira_log_field *fields, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define lumira_log(level, module, ...)                                                          \
-    do {                                                                                        \
-        if (lumira_log_enabled(level))                                                          \
-            lumira__log((level), (module), NULL, __VA_ARGS__);                                  \
+#define lumira_log(level, module, ...)                                                             \
+    do {                                                                                           \
+        if (lumira_log_enabled(level))                                                             \
+            lumira__log((level), (module), NULL, __VA_ARGS__);                                     \
     } while (0)
 
-#define lumira_log_fields(level, module, fields, ...)                                           \
-    do {                                                                                        \
-        if (lumira_log_enabled(level))                                                          \
-            lumira__log((level), (module), (fields), __VA_ARGS__);                              \
+#define lumira_log_fields(level, module, fields, ...)                                              \
+    do {                                                                                           \
+        if (lumira_log_enabled(level))                                                             \
+            lumira__log((level), (module), (fields), __VA_ARGS__);                                 \
     } while (0)
 
 /* Formats one line into `out` (`size` bytes, at least 128) without writing it; returns its

@@ -80,10 +80,18 @@ enum lumira_err lumira_mongo_new(const char *uri, const char *appname,
         lumira_mongo_free(m);
         return LUMIRA_ECONFIG;
     }
-    for (h = mongoc_uri_get_hosts(m->uri); h != NULL && used < sizeof(m->hosts); h = h->next) {
-        int n = snprintf(m->hosts + used, sizeof(m->hosts) - used, "%s%s", used > 0 ? "," : "",
-                         h->host_and_port);
-        used += n > 0 ? (size_t)n : 0;
+    for (h = mongoc_uri_get_hosts(m->uri); h != NULL; h = h->next) {
+        size_t need = strlen(h->host_and_port) + (used > 0 ? 1 : 0);
+
+        if (used + need >= sizeof(m->hosts)) {
+            /* Whole host names only: say that more follow. */
+            if (used + 4 < sizeof(m->hosts))
+                memcpy(m->hosts + used, ",...", 5);
+            break;
+        }
+        (void)lumira_str_fmt(m->hosts + used, sizeof(m->hosts) - used, "%s%s", used > 0 ? "," : "",
+                             h->host_and_port);
+        used += need;
     }
     if (m->hosts[0] == '\0')
         (void)lumira_strscpy(m->hosts, "(srv)", sizeof(m->hosts));
@@ -139,8 +147,7 @@ bool lumira_mongo_error_is_network(const bson_error_t *error)
            error->domain == MONGOC_ERROR_CLIENT;
 }
 
-enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char *err,
-                                  size_t errlen)
+enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char *err, size_t errlen)
 {
     mongoc_client_t *client = lumira_mongo_client(m, err, errlen);
     bson_t cmd = BSON_INITIALIZER, reply;
@@ -161,8 +168,8 @@ enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char 
     if (lumira_mongo_error_is_network(&error))
         lumira_mongo_reset(m);
     if (strstr(error.message, "timeout") != NULL || strstr(error.message, "timed out") != NULL) {
-        (void)lumira_str_fmt(err, errlen, "ping timeout after %lldms (%s)", (long long)(lumira_mono_ms() - t0),
-                 error.message);
+        (void)lumira_str_fmt(err, errlen, "ping timeout after %lldms (%s)",
+                             (long long)(lumira_mono_ms() - t0), error.message);
         return LUMIRA_ETIMEDOUT;
     }
     (void)lumira_str_fmt(err, errlen, "%s", error.message);

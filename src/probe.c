@@ -11,18 +11,32 @@
 struct lumira_probe {
     struct lumira_mongo *mongo; /* used by the thread only */
     pthread_mutex_t lock;
-    pthread_cond_t work; /* the thread waits here for want > done */
+    pthread_cond_t work;      /* the thread waits here for want > done */
     pthread_cond_t done_cond; /* callers wait here for done to reach their ticket */
     pthread_t thread;
     bool started, busy, quit;
+    bool orphaned; /* freed while busy: the thread frees everything when its ping ends */
     uint64_t want; /* tickets handed out */
     uint64_t done; /* every ticket up to this one is answered */
     struct lumira_probe_result last;
 };
 
+/* Frees the probe and what it owns; the thread is gone or is the caller. */
+static void destroy(struct lumira_probe *p)
+{
+    lumira_mongo_free(p->mongo);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done_cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* The probe thread: one ping per batch of tickets until told to quit. When the probe was freed
+ * during a ping (orphaned), nobody else can reach it any more, so the thread frees it. */
 static void *probe_main(void *arg)
 {
     struct lumira_probe *p = arg;
+    bool orphaned;
 
     pthread_mutex_lock(&p->lock);
     for (;;) {
@@ -48,7 +62,10 @@ static void *probe_main(void *arg)
         p->last = r;
         pthread_cond_broadcast(&p->done_cond);
     }
+    orphaned = p->orphaned;
     pthread_mutex_unlock(&p->lock);
+    if (orphaned)
+        destroy(p);
     return NULL;
 }
 
@@ -144,27 +161,27 @@ const char *lumira_probe_hosts(const struct lumira_probe *p)
 
 bool lumira_probe_free(struct lumira_probe *p)
 {
-    bool busy;
+    pthread_t thread;
+    bool busy, started;
 
     if (p == NULL)
         return true;
     pthread_mutex_lock(&p->lock);
     p->quit = true;
     busy = p->busy;
+    started = p->started;
+    thread = p->thread;
+    p->orphaned = busy;
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->lock);
-    if (p->started) {
-        if (busy) {
-            /* A ping is blocked in the driver: let it end on its own timeout. */
-            pthread_detach(p->thread);
-            return false;
-        }
-        pthread_join(p->thread, NULL);
+    if (busy) {
+        /* A ping is blocked in the driver: let it end on its own timeout; the thread then frees
+         * the probe (which may already be gone now: only the copied thread id is used). */
+        pthread_detach(thread);
+        return false;
     }
-    lumira_mongo_free(p->mongo);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->done_cond);
-    pthread_mutex_destroy(&p->lock);
-    free(p);
+    if (started)
+        pthread_join(thread, NULL);
+    destroy(p);
     return true;
 }

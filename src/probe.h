@@ -17,19 +17,20 @@
 struct lumira_probe;
 
 struct lumira_probe_result {
-    enum lumira_err err;          /* LUMIRA_OK, or why the ping failed */
-    int64_t rtt_ms;               /* round trip when err is LUMIRA_OK */
-    int64_t done_ms;              /* monotonic time it finished; 0 when no ping finished yet */
-    char msg[LUMIRA_MAX_ERRMSG];  /* what failed, "" on success */
+    enum lumira_err err;         /* LUMIRA_OK, or why the ping failed */
+    int64_t rtt_ms;              /* round trip when err is LUMIRA_OK */
+    int64_t done_ms;             /* monotonic time it finished; 0 when no ping finished yet */
+    char msg[LUMIRA_MAX_ERRMSG]; /* what failed, "" on success */
 };
 
 /* Makes a probe that takes ownership of `m`. The thread starts on first use. */
-enum lumira_err lumira_probe_new(struct lumira_mongo *m, struct lumira_probe **out)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_probe_new(struct lumira_mongo *m,
+                                 struct lumira_probe **out) LUMIRA_WARN_UNUSED;
 
 /* Stops the thread and frees everything, `m` included, and returns true. When a ping is still
- * under way the thread is told to stop and left to finish alone: nothing is freed, and false
- * says that libmongoc is still in use (do not call mongoc_cleanup()). NULL-safe (true). */
+ * under way the thread is told to stop and left to finish alone (it frees everything when the
+ * ping ends), and false says that libmongoc is still in use (do not call mongoc_cleanup()).
+ * Either way `p` must not be used again. NULL-safe (true). */
 bool lumira_probe_free(struct lumira_probe *p);
 
 /* Asks for a new ping and returns its ticket in *ticket. LUMIRA_EINTERNAL when the thread could

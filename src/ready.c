@@ -41,7 +41,7 @@ static void check_stripe(struct lumira_stripe *stripe, int64_t own_ms, int64_t d
     } else if (err == LUMIRA_ETIMEDOUT) {
         c->cut = budget < own_ms;
         (void)lumira_str_fmt(msg, sizeof(msg), "timeout after %lldms%s", (long long)budget,
-                 c->cut ? " (readiness budget)" : "");
+                             c->cut ? " (readiness budget)" : "");
         fail(c, msg);
     } else {
         fail(c, reply.error[0] != '\0' ? reply.error : lumira_strerror(err));
@@ -61,8 +61,8 @@ static void check_mongo(struct lumira_probe *probe, uint64_t ticket, int64_t t0,
     if (lumira_probe_wait(probe, ticket, until, &r) == LUMIRA_ETIMEDOUT) {
         c->elapsed_ms = lumira_mono_ms() - t0;
         c->cut = until < own_deadline;
-        (void)lumira_str_fmt(msg, sizeof(msg), "ping timeout after %lldms%s", (long long)(until - t0),
-                 c->cut ? " (readiness budget)" : "");
+        (void)lumira_str_fmt(msg, sizeof(msg), "ping timeout after %lldms%s",
+                             (long long)(until - t0), c->cut ? " (readiness budget)" : "");
         fail(c, msg);
         return;
     }

@@ -20,7 +20,7 @@ struct lumira_ready_limits {
 
 struct lumira_ready_check {
     bool ok;
-    bool cut;            /* still running when the overall deadline came */
+    bool cut; /* still running when the overall deadline came */
     int64_t elapsed_ms;
     char error[LUMIRA_MAX_ERRMSG]; /* "" when ok */
 };

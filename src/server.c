@@ -87,12 +87,14 @@ static void reject(struct lumira_resp *resp, const struct lumira_req *req, enum 
 {
     switch (err) {
     case LUMIRA_ETOOBIG:
-        lumira_resp_error(resp, req, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds 1 MiB",
-                          NULL);
+        lumira_resp_error(resp, req, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds 1 MiB", NULL);
         break;
     case LUMIRA_EIO:
-        lumira_resp_error(resp, req, 400, "INVALID_JSON", "Request body could not be read",
-                          NULL);
+        lumira_resp_error(resp, req, 400, "INVALID_JSON", "Request body could not be read", NULL);
+        break;
+    case LUMIRA_ENOMEM:
+        lumira_log(LUMIRA_LOG_ERROR, "server", "out of memory while reading a request body");
+        lumira_resp_error(resp, req, 500, "INTERNAL", "Internal error", NULL);
         break;
     default:
         lumira_resp_error(resp, req, 400, "INVALID_JSON",
@@ -102,8 +104,8 @@ static void reject(struct lumira_resp *resp, const struct lumira_req *req, enum 
 }
 
 /* Routes one request and runs its handler. */
-static void dispatch(const struct lumira_app *app, struct lumira_req *req,
-                     struct lumira_resp *resp, lumira_read_fn read, void *in)
+static void dispatch(const struct lumira_app *app, struct lumira_req *req, struct lumira_resp *resp,
+                     lumira_read_fn read, void *in)
 {
     const struct lumira_route *route;
     char allow[128];
@@ -147,8 +149,7 @@ void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumir
     err = lumira_req_init(&req, envp);
     lumira_log_set_reqid(req.reqid);
     if (err == LUMIRA_ETOOBIG)
-        lumira_resp_error(&resp, &req, 414, "URI_TOO_LONG", "Request path or query too long",
-                          NULL);
+        lumira_resp_error(&resp, &req, 414, "URI_TOO_LONG", "Request path or query too long", NULL);
     else if (err != LUMIRA_OK)
         lumira_resp_error(&resp, &req, 400, "BAD_REQUEST", "Malformed request", NULL);
     else

@@ -20,7 +20,8 @@ enum lumira_err lumira_parse_u64(const char *s, size_t len, uint64_t max, uint64
         if (s[i] < '0' || s[i] > '9')
             return LUMIRA_EINVAL;
         d = (unsigned)(s[i] - '0');
-        if (v > (max - d) / 10) /* curl strparse.c: check before multiplying */
+        /* curl strparse.c: check before multiplying; d > max first, or max - d wraps. */
+        if (d > max || v > (max - d) / 10)
             return LUMIRA_ETOOBIG;
         v = v * 10 + d;
     }
@@ -102,6 +103,52 @@ void lumira_hex_encode(const unsigned char *in, size_t len, char *out)
         out[2 * i + 1] = digits[in[i] & 0x0f];
     }
     out[2 * len] = '\0';
+}
+
+/* Strict UTF-8 (RFC 3629): the lead byte fixes the length, continuations are 10xxxxxx, and the
+ * code point must need that length and not be a surrogate. */
+size_t lumira_utf8_seq(const unsigned char *s, size_t len)
+{
+    size_t n, i;
+    unsigned cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (len < n)
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+/* Walks the whole input; an empty string is valid. */
+bool lumira_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t n = lumira_utf8_seq(u + i, len - i);
+
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
 }
 
 /* getrandom() until `len` bytes are filled; EINTR is retried. */

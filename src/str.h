@@ -13,8 +13,8 @@
 /* Parses `len` bytes of decimal digits into *out, refusing an empty string, any sign, space or
  * other byte, and any value over `max` (checked on every digit, before it can overflow).
  * *out is written only on LUMIRA_OK. */
-enum lumira_err lumira_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_parse_u64(const char *s, size_t len, uint64_t max,
+                                 uint64_t *out) LUMIRA_WARN_UNUSED;
 
 /* Copies the NUL-terminated `src` into `dst` of `size` bytes, always terminating `dst` when
  * size > 0. LUMIRA_ETOOBIG when `src` did not fit (dst then holds a cut copy), like libuv's
@@ -34,6 +34,14 @@ bool lumira_str_contains_nocase(const char *s, size_t len, const char *needle);
 
 /* Writes the lowercase hex form of `len` bytes to `out`, which must hold 2 * len + 1 bytes. */
 void lumira_hex_encode(const unsigned char *in, size_t len, char *out);
+
+/* Length (1 to 4) of the valid UTF-8 sequence that starts `s` (`len` > 0 bytes), or 0 when the
+ * bytes there are not valid UTF-8: a stray continuation byte, a truncated sequence, an overlong
+ * form, a surrogate (U+D800..U+DFFF) or a value past U+10FFFF. */
+size_t lumira_utf8_seq(const unsigned char *s, size_t len);
+
+/* True when all `len` bytes of `s` are valid UTF-8 (see lumira_utf8_seq()); NUL bytes are. */
+bool lumira_utf8_valid(const char *s, size_t len);
 
 /* Fills `out` with `len` bytes from the kernel's CSPRNG (getrandom). LUMIRA_EIO on failure. */
 enum lumira_err lumira_random_bytes(void *out, size_t len) LUMIRA_WARN_UNUSED;

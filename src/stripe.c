@@ -31,8 +31,7 @@ void lumira_stripe_global_cleanup(void)
     curl_global_cleanup();
 }
 
-enum lumira_err lumira_stripe_new(const char *api_base, const char *key,
-                                  struct lumira_stripe **out)
+enum lumira_err lumira_stripe_new(const char *api_base, const char *key, struct lumira_stripe **out)
 {
     struct lumira_stripe *s = calloc(1, sizeof(*s));
 
@@ -121,9 +120,8 @@ static enum lumira_err prepare(struct lumira_stripe *s, const char *method, cons
 
     curl_easy_reset(c); /* clears options, keeps live connections */
     s->errbuf[0] = '\0';
-#define SET(opt, val)                                                                          \
-    if (rc == CURLE_OK)                                                                        \
-    rc = curl_easy_setopt(c, opt, val)
+/* Each option is set only while all before it succeeded. */
+#define SET(opt, val) (rc = rc != CURLE_OK ? rc : curl_easy_setopt(c, opt, val))
     SET(CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -165,8 +163,13 @@ enum lumira_err lumira_stripe_call(struct lumira_stripe *s, const char *method, 
     reply->status = 0;
     reply->error[0] = '\0';
     if (s->key == NULL) {
-        (void)lumira_str_fmt(reply->error, sizeof(reply->error), "STRIPE_SECRET_KEY not configured");
+        (void)lumira_str_fmt(reply->error, sizeof(reply->error),
+                             "STRIPE_SECRET_KEY not configured");
         return LUMIRA_ECONFIG;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+        (void)lumira_str_fmt(reply->error, sizeof(reply->error), "unsupported method %s", method);
+        return LUMIRA_EINVAL;
     }
     if (timeout_ms < 1)
         timeout_ms = 1;
@@ -204,11 +207,11 @@ enum lumira_err lumira_stripe_call(struct lumira_stripe *s, const char *method, 
         err = LUMIRA_OK;
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         (void)lumira_str_fmt(reply->error, sizeof(reply->error), "timeout after %lldms",
-                 (long long)reply->elapsed_ms);
+                             (long long)reply->elapsed_ms);
         err = LUMIRA_ETIMEDOUT;
     } else if (rc == CURLE_WRITE_ERROR) {
         (void)lumira_str_fmt(reply->error, sizeof(reply->error), "reply larger than %d bytes",
-                 LUMIRA_STRIPE_MAX_REPLY);
+                             LUMIRA_STRIPE_MAX_REPLY);
         err = LUMIRA_ETOOBIG;
     } else {
         (void)lumira_str_fmt(reply->error, sizeof(reply->error), "%s",
@@ -234,8 +237,8 @@ enum lumira_err lumira_stripe_form_add(struct lumira_buf *form, const char *key,
 {
     static const char hex[] = "0123456789ABCDEF";
     const char *parts[2] = {key, value};
+    size_t start = form->len, i;
     enum lumira_err err = LUMIRA_OK;
-    size_t i;
 
     if (form->len > 0)
         err = lumira_buf_add(form, "&", 1);
@@ -254,6 +257,12 @@ enum lumira_err lumira_stripe_form_add(struct lumira_buf *form, const char *key,
                 err = lumira_buf_add(form, enc, 3);
             }
         }
+    }
+    if (err != LUMIRA_OK) {
+        /* All or nothing: drop the part of the pair that went in. */
+        form->len = start;
+        if (form->ptr != NULL)
+            form->ptr[start] = '\0';
     }
     return err;
 }

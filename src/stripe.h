@@ -52,15 +52,16 @@ void lumira_stripe_reply_cleanup(struct lumira_stripe_reply *reply);
  * whole bounded by `timeout_ms`. Returns LUMIRA_OK when an HTTP response arrived, whatever its
  * status (check reply->status); LUMIRA_ETIMEDOUT when the timeout passed; LUMIRA_EUNAVAIL when
  * Stripe could not be reached; LUMIRA_ETOOBIG when the reply passed its cap; LUMIRA_ECONFIG
- * when the key is not usable (nothing was sent). reply->error says what failed. */
+ * when the key is not usable and LUMIRA_EINVAL for another method (nothing was sent then).
+ * reply->error says what failed. */
 enum lumira_err lumira_stripe_call(struct lumira_stripe *s, const char *method, const char *path,
                                    const char *form, size_t form_len, const char *idempotency_key,
-                                   int64_t timeout_ms, struct lumira_stripe_reply *reply)
-    LUMIRA_WARN_UNUSED;
+                                   int64_t timeout_ms,
+                                   struct lumira_stripe_reply *reply) LUMIRA_WARN_UNUSED;
 
 /* Appends "key=value" to a form body, percent-encoding both (RFC 3986 unreserved characters are
- * kept) and adding '&' between pairs. */
-enum lumira_err lumira_stripe_form_add(struct lumira_buf *form, const char *key, const char *value)
-    LUMIRA_WARN_UNUSED;
+ * kept) and adding '&' between pairs. All or nothing: on error `form` is as it was. */
+enum lumira_err lumira_stripe_form_add(struct lumira_buf *form, const char *key,
+                                       const char *value) LUMIRA_WARN_UNUSED;
 
 #endif

@@ -34,7 +34,9 @@ static enum lumira_err read_small_file(const char *path, char *buf, size_t size,
     return LUMIRA_OK;
 }
 
-/* Finds "<key>:<spaces><digits> kB" at the start of a line and parses the digits. */
+/* Finds "<key>:<blanks><digits> kB" at the start of a line and parses the digits. Blanks are
+ * spaces or tabs: /proc/meminfo pads with spaces, /proc/self/status starts with a tab. A value
+ * past UINT64_MAX / 1024 is malformed too (it keeps the percentages below from overflowing). */
 static enum lumira_err find_kb(const char *text, size_t len, const char *key, uint64_t *out)
 {
     size_t klen = strlen(key);
@@ -47,14 +49,16 @@ static enum lumira_err find_kb(const char *text, size_t len, const char *key, ui
         if ((size_t)(le - p) > klen + 1 && memcmp(p, key, klen) == 0 && p[klen] == ':') {
             const char *d = p + klen + 1, *de;
 
-            while (d < le && *d == ' ')
+            while (d < le && (*d == ' ' || *d == '\t'))
                 d++;
             de = d;
             while (de < le && *de >= '0' && *de <= '9')
                 de++;
             if (de == d || (size_t)(le - de) != 3 || memcmp(de, " kB", 3) != 0)
                 return LUMIRA_EINVAL;
-            return lumira_parse_u64(d, (size_t)(de - d), UINT64_MAX / 1024, out);
+            if (lumira_parse_u64(d, (size_t)(de - d), UINT64_MAX / 1024, out) != LUMIRA_OK)
+                return LUMIRA_EINVAL;
+            return LUMIRA_OK;
         }
         p = le + 1;
     }
@@ -111,8 +115,7 @@ void lumira_sysinfo_memuse(const struct lumira_meminfo *mi, struct lumira_memuse
     out->total_mb = mi->total_kb / 1024;
     out->free_mb = mi->available_kb / 1024;
     out->used_mb = used_kb / 1024;
-    out->percentage = mi->total_kb > 0 ? (unsigned)((used_kb * 100 + mi->total_kb / 2) /
-                                                    mi->total_kb)
-                                       : 0;
+    out->percentage =
+        mi->total_kb > 0 ? (unsigned)((used_kb * 100 + mi->total_kb / 2) / mi->total_kb) : 0;
     out->status = out->percentage > 85 ? "critical" : out->percentage > 70 ? "warning" : "ok";
 }

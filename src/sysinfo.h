@@ -14,8 +14,8 @@ struct lumira_meminfo {
 
 /* Reads MemTotal and MemAvailable from `path` (/proc/meminfo when NULL). LUMIRA_EIO when the
  * file cannot be read, LUMIRA_EINVAL when either line is missing or malformed. */
-enum lumira_err lumira_sysinfo_meminfo(const char *path, struct lumira_meminfo *out)
-    LUMIRA_WARN_UNUSED;
+enum lumira_err lumira_sysinfo_meminfo(const char *path,
+                                       struct lumira_meminfo *out) LUMIRA_WARN_UNUSED;
 
 /* The process's resident set size in KiB, from /proc/self/status (VmRSS). */
 enum lumira_err lumira_sysinfo_rss_kb(uint64_t *out) LUMIRA_WARN_UNUSED;
