@@ -68,3 +68,47 @@ def test_request_logs_are_json_lines_without_secrets(api):
                     for key in ("method", "path", "status", "durMs"):
                         assert key in entry
     assert seen_request
+
+
+def raw_request(data):
+    """Sends bytes as they are and returns (status line, body)."""
+    import socket
+    from urllib.parse import urlsplit
+    u = urlsplit(__import__("conftest").BASE)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(data)
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(), body
+
+
+def test_request_nginx_cannot_parse_is_json_400(api):
+    for data in (b"GARBAGE\r\n\r\n",
+                 b"GET /api/health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"):
+        status, body = raw_request(data)
+        assert " 400 " in status, status
+        assert json.loads(body)["code"] == "BAD_REQUEST"
+
+
+def test_path_too_long_for_nginx_is_json_414(api):
+    r = api.get("/api/health/" + "a" * 9000)
+    assert r.status_code == 414
+    assert body_json(r)["code"] == "URI_TOO_LONG"
+
+
+def test_query_too_long_for_the_program_is_json_414(api):
+    r = api.get("/api/health?q=" + "a" * 5000)
+    assert r.status_code == 414
+    assert body_json(r)["code"] == "URI_TOO_LONG"
+
+
+def test_paths_outside_the_api_are_json_404(api):
+    for path in ("/", "/index.html", "/__lumira_errors/400"):
+        r = api.get(path)
+        assert r.status_code == 404, path
+        assert body_json(r)["code"] == "NOT_FOUND"

@@ -79,3 +79,28 @@ def test_usr2_reopens_the_log_file(api):
             with open(rotated) as src, open(log, "a") as dst:
                 dst.write(src.read())
             os.remove(rotated)
+
+
+def test_usr1_lets_the_request_in_hand_finish(api, standin):
+    """Graceful stop: a worker told to stop mid-request still answers it, then leaves."""
+    import threading
+    standin.fault("slow", delay_ms=1500)
+    old = workers("ready")
+    result = {}
+
+    def call():
+        result["r"] = api.get("/api/ready")
+
+    t = threading.Thread(target=call)
+    t.start()
+    # Wait until the stand-in holds the Stripe call, i.e. a worker is mid-request.
+    wait_until(lambda: standin.state()["requests"] >= 1, timeout=5, what="the request in hand")
+    for pid in old:
+        os.kill(pid, signal.SIGUSR1)
+    t.join(timeout=15)
+    r = result["r"]
+    assert r.status_code == 200, r.text
+    assert r.json()["ready"] is True
+    for pid in old:
+        wait_until(lambda: gone(pid), timeout=5, what="worker %d to exit" % pid)
+    wait_until(lambda: len(workers("ready")) == 2, timeout=10, what="replacement workers")
