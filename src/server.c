@@ -197,12 +197,18 @@ static long read_stdin(void *stream, char *buf, size_t len)
     return (long)n;
 }
 
-/* One plain CGI request. */
+/* One plain CGI request. There is no accept loop to protect here, so SIGTERM and SIGINT get
+ * their default action back: a CGI run can always be killed. */
 static int serve_cgi(const struct lumira_app *app)
 {
     struct lumira_buf out;
+    sigset_t set;
     int status = 0;
 
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    handled_signals(&set);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
     lumira_buf_init(&out, LUMIRA_MAX_RESPONSE + LUMIRA_MAX_RESPONSE_HEADERS + 1024);
     lumira_server_handle(app, environ, read_stdin, stdin, &out);
     if (out.len == 0 || fwrite(out.ptr, 1, out.len, stdout) != out.len || fflush(stdout) != 0)
