@@ -28,9 +28,16 @@ void lumira_buf_cleanup(struct lumira_buf *b)
 /* Drops the content but keeps the memory. */
 void lumira_buf_reset(struct lumira_buf *b)
 {
-    b->len = 0;
-    if (b->ptr != NULL)
-        b->ptr[0] = '\0';
+    lumira_buf_truncate(b, 0);
+}
+
+/* Shortens the content, keeping the memory and the terminating NUL. */
+void lumira_buf_truncate(struct lumira_buf *b, size_t len)
+{
+    if (len >= b->len)
+        return;
+    b->len = len;
+    b->ptr[len] = '\0';
 }
 
 /* Makes room for `extra` more bytes plus a NUL. Fails without touching `b`. */

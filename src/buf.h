@@ -39,6 +39,9 @@ enum lumira_err lumira_buf_vaddf(struct lumira_buf *b, const char *fmt,
                                  va_list ap) LUMIRA_WARN_UNUSED
     __attribute__((format(printf, 2, 0)));
 
+/* Cuts the content back to its first `len` bytes (no-op when len >= b->len). */
+void lumira_buf_truncate(struct lumira_buf *b, size_t len);
+
 /* Hands the content to the caller, who frees it with free(); `b` becomes empty. Returns NULL
  * when `b` is empty. */
 char *lumira_buf_take(struct lumira_buf *b);

@@ -76,7 +76,8 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
     tok = json_tokener_new_ex(LUMIRA_JSON_MAX_DEPTH + 1);
     if (tok == NULL)
         return LUMIRA_ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    /* No JSON_TOKENER_VALIDATE_UTF8: the whole body already passed the stricter check above. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     obj = json_tokener_parse_ex(tok, data, (int)len);
     jerr = json_tokener_get_error(tok);
     if (jerr != json_tokener_success) {

@@ -181,8 +181,6 @@ void lumira__log(enum lumira_log_level level, const char *module,
     size_t len, off = 0;
     int saved_errno = errno;
 
-    if (level > LUMIRA_LOG_DEBUG)
-        level = LUMIRA_LOG_DEBUG;
     lumira_log_reopen_if_requested();
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);

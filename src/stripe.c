@@ -260,9 +260,7 @@ enum lumira_err lumira_stripe_form_add(struct lumira_buf *form, const char *key,
     }
     if (err != LUMIRA_OK) {
         /* All or nothing: drop the part of the pair that went in. */
-        form->len = start;
-        if (form->ptr != NULL)
-            form->ptr[start] = '\0';
+        lumira_buf_truncate(form, start);
     }
     return err;
 }

@@ -83,6 +83,25 @@ static void test_buf_take_hands_over(void **state)
     lumira_buf_cleanup(NULL);
 }
 
+static void test_buf_truncate_keeps_prefix(void **state)
+{
+    struct lumira_buf b;
+
+    (void)state;
+    lumira_buf_init(&b, 100);
+    lumira_buf_truncate(&b, 0); /* empty, never allocated */
+    assert_null(b.ptr);
+    assert_int_equal(lumira_buf_adds(&b, "abcdef"), LUMIRA_OK);
+    lumira_buf_truncate(&b, 10); /* longer than the content: nothing changes */
+    assert_string_equal(b.ptr, "abcdef");
+    lumira_buf_truncate(&b, 3);
+    assert_int_equal(b.len, 3);
+    assert_string_equal(b.ptr, "abc");
+    assert_int_equal(lumira_buf_adds(&b, "xy"), LUMIRA_OK);
+    assert_string_equal(b.ptr, "abcxy");
+    lumira_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -90,6 +109,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap_edges),
         cmocka_unit_test(test_buf_addf_respects_cap),
         cmocka_unit_test(test_buf_take_hands_over),
+        cmocka_unit_test(test_buf_truncate_keeps_prefix),
     };
 
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
