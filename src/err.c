@@ -24,6 +24,10 @@ const char *lumira_strerror(enum lumira_err err)
         return "configuration error";
     case LUMIRA_EINTERNAL:
         return "internal error";
+    case LUMIRA_EEXPIRED:
+        return "expired";
+    case LUMIRA_EEXIST:
+        return "already exists";
     }
     return "unknown error";
 }

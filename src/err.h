@@ -16,7 +16,9 @@ enum lumira_err {
     LUMIRA_EIO,       /* reading or writing a stream or file failed */
     LUMIRA_EUNAVAIL,  /* a dependency (database, Stripe) could not be reached or refused */
     LUMIRA_ECONFIG,   /* configuration missing or unusable */
-    LUMIRA_EINTERNAL  /* a bug or an unexpected library failure */
+    LUMIRA_EINTERNAL, /* a bug or an unexpected library failure */
+    LUMIRA_EEXPIRED,  /* a token or signature that was valid is past its time */
+    LUMIRA_EEXIST     /* the thing to create already exists (a unique key is taken) */
 };
 
 /* Returns a static, human readable name for `err` (never NULL). */

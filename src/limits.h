@@ -33,5 +33,18 @@
 #define LUMIRA_MAX_ERRMSG 256
 /* Lines read from /proc files. */
 #define LUMIRA_MAX_PROC_FILE 16384
+/* A bearer token (JWT) as received; ours are about 300 bytes. */
+#define LUMIRA_MAX_JWT 2048
+/* A decoded JWT header or payload. */
+#define LUMIRA_MAX_JWT_PART 1024
+/* E-mail addresses (API.md: trimmed, lower-cased, at most 254 chars). */
+#define LUMIRA_MAX_EMAIL 254
+/* Names and other short strings, in characters (API.md "Conventions"). */
+#define LUMIRA_MAX_NAME_CHARS 100
+/* Passwords, in characters (API.md "Expert authentication": 6-128). */
+#define LUMIRA_MIN_PASSWORD_CHARS 6
+#define LUMIRA_MAX_PASSWORD_CHARS 128
+/* Bytes a string of n characters may take in UTF-8. */
+#define LUMIRA_UTF8_BYTES(n) ((n) * 4)
 
 #endif
