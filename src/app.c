@@ -51,6 +51,22 @@ void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t
     }
 }
 
+void lumira_app_db(const char *prog, const struct lumira_config *cfg, struct lumira_mongo **out)
+{
+    char err[LUMIRA_MAX_ERRMSG];
+
+    if (!lumira_secret_usable(cfg->mongodb_uri)) {
+        lumira_log(LUMIRA_LOG_ERROR, "config",
+                   "MONGODB_URI is missing or a placeholder: set it in the environment file; "
+                   "exiting");
+        exit(LUMIRA_EXIT_CONFIG);
+    }
+    if (lumira_mongo_new(cfg->mongodb_uri, prog, NULL, out, err, sizeof(err)) != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_ERROR, "config", "%s; exiting", err);
+        exit(LUMIRA_EXIT_CONFIG);
+    }
+}
+
 void lumira_app_shutdown(struct lumira_config *cfg, struct lumira_probe *probe)
 {
     bool mongo_idle = lumira_probe_free(probe);

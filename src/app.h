@@ -2,6 +2,7 @@
 #define LUMIRA_APP_H
 
 #include "config.h"
+#include "mongo.h"
 #include "probe.h"
 
 /* Start-up and shutdown shared by every program's main(). */
@@ -16,6 +17,12 @@ void lumira_app_boot(const char *prog, struct lumira_config *cfg);
  * LUMIRA_EXIT_CONFIG when the URI does not parse. */
 void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t timeout_ms,
                       struct lumira_probe **out);
+
+/* Makes the request-path database handle of a program that cannot work without one (auth,
+ * orders, admin) from cfg->mongodb_uri with the default driver timeouts. Exits with
+ * LUMIRA_EXIT_CONFIG, after one log line, when MONGODB_URI is unset or does not parse. No
+ * connection is made here. */
+void lumira_app_db(const char *prog, const struct lumira_config *cfg, struct lumira_mongo **out);
 
 /* Frees the probe (NULL-safe), releases the libraries and the configuration. libmongoc is left
  * alone when a ping is still under way on the probe thread. */

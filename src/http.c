@@ -442,6 +442,15 @@ void lumira_resp_error(struct lumira_resp *resp, const struct lumira_req *req, i
     lumira_resp_json(resp, req, status, o);
 }
 
+void lumira_resp_fail(struct lumira_resp *resp, const struct lumira_req *req, enum lumira_err err)
+{
+    if (err == LUMIRA_EUNAVAIL || err == LUMIRA_ETIMEDOUT)
+        lumira_resp_error(resp, req, 503, "DATABASE_UNAVAILABLE",
+                          "Database temporarily unavailable", NULL);
+    else
+        lumira_resp_error(resp, req, 500, "INTERNAL", "Internal error", NULL);
+}
+
 const char *lumira_http_reason(int status)
 {
     switch (status) {

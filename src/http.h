@@ -124,6 +124,11 @@ void lumira_resp_json(struct lumira_resp *resp, const struct lumira_req *req, in
 void lumira_resp_error(struct lumira_resp *resp, const struct lumira_req *req, int status,
                        const char *code, const char *msg, struct json_object *details);
 
+/* Answers for a failed data access, the one place that turns such errors into a status:
+ * LUMIRA_EUNAVAIL and LUMIRA_ETIMEDOUT give 503 DATABASE_UNAVAILABLE, anything else 500 INTERNAL
+ * (never with the driver's message: the caller logs that). */
+void lumira_resp_fail(struct lumira_resp *resp, const struct lumira_req *req, enum lumira_err err);
+
 /* Writes the status line, headers (those of `resp` plus Content-Type, Content-Length,
  * X-Request-Id and X-Response-Time) and, unless `head`, the body into `out`, in CGI form
  * ("Status: 200 OK"). */

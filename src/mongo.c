@@ -24,6 +24,11 @@ static void mongoc_log_bridge(mongoc_log_level_t level, const char *domain, cons
     (void)user_data;
     if (level > MONGOC_LOG_LEVEL_WARNING)
         return;
+    /* Servers without sessions (FerretDB) refuse the driver's goodbye; nothing is wrong. */
+    if (strstr(message, "\"endSessions\"") != NULL) {
+        lumira_log(LUMIRA_LOG_DEBUG, "mongoc", "%s: %s", domain, message);
+        return;
+    }
     lumira_log(level <= MONGOC_LOG_LEVEL_CRITICAL ? LUMIRA_LOG_ERROR : LUMIRA_LOG_WARN, "mongoc",
                "%s: %s", domain, message);
 }
@@ -174,4 +179,105 @@ enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char 
     }
     (void)lumira_str_fmt(err, errlen, "%s", error.message);
     return LUMIRA_EUNAVAIL;
+}
+
+mongoc_collection_t *lumira_mongo_collection(struct lumira_mongo *m, const char *name, char *err,
+                                             size_t errlen)
+{
+    mongoc_client_t *client = lumira_mongo_client(m, err, errlen);
+
+    if (client == NULL)
+        return NULL;
+    return mongoc_client_get_collection(client, m->dbname, name);
+}
+
+/* Server error codes that mean "an index with this name or these keys differs". */
+#define MONGO_INDEX_OPTIONS_CONFLICT 85
+#define MONGO_INDEX_KEY_SPECS_CONFLICT 86
+#define MONGO_DUPLICATE_KEY 11000
+
+enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *error, char *err,
+                                  size_t errlen)
+{
+    (void)lumira_str_fmt(err, errlen, "%s", error->message);
+    if (error->code == MONGO_DUPLICATE_KEY)
+        return LUMIRA_EEXIST;
+    if (lumira_mongo_error_is_network(error)) {
+        lumira_mongo_reset(m);
+        return LUMIRA_EUNAVAIL;
+    }
+    return LUMIRA_EINTERNAL;
+}
+
+enum lumira_err lumira_mongo_ensure_index(struct lumira_mongo *m, const char *coll,
+                                          const bson_t *keys, const char *name, bool unique,
+                                          char *err, size_t errlen)
+{
+    mongoc_client_t *client = lumira_mongo_client(m, err, errlen);
+    bson_t cmd = BSON_INITIALIZER, indexes, index, reply;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (client == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+    BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+    BSON_APPEND_DOCUMENT(&index, "key", keys);
+    BSON_APPEND_UTF8(&index, "name", name);
+    if (unique)
+        BSON_APPEND_BOOL(&index, "unique", true);
+    bson_append_document_end(&indexes, &index);
+    bson_append_array_end(&cmd, &indexes);
+    if (!mongoc_client_write_command_with_opts(client, m->dbname, &cmd, NULL, &reply, &error)) {
+        if (error.code == MONGO_INDEX_OPTIONS_CONFLICT ||
+            error.code == MONGO_INDEX_KEY_SPECS_CONFLICT) {
+            (void)lumira_str_fmt(err, errlen, "index %s.%s exists with other options: %s", coll,
+                                 name, error.message);
+            res = LUMIRA_ECONFIG;
+        } else {
+            res = lumira_mongo_fail(m, &error, err, errlen);
+        }
+    }
+    bson_destroy(&cmd);
+    bson_destroy(&reply);
+    return res;
+}
+
+enum lumira_err lumira_mongo_count(struct lumira_mongo *m, const char *coll, const bson_t *filter,
+                                   int64_t *n, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    bson_t empty = BSON_INITIALIZER;
+    bson_error_t error;
+    int64_t count;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    count = mongoc_collection_count_documents(c, filter != NULL ? filter : &empty, NULL, NULL,
+                                              NULL, &error);
+    mongoc_collection_destroy(c);
+    if (count < 0)
+        return lumira_mongo_fail(m, &error, err, errlen);
+    *n = count;
+    return LUMIRA_OK;
+}
+
+bool lumira_oid_parse(const char *s, size_t len, bson_oid_t *oid)
+{
+    char hex[25];
+    size_t i;
+
+    if (len != 24)
+        return false;
+    for (i = 0; i < 24; i++) {
+        char c = s[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+        hex[i] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    }
+    hex[24] = '\0';
+    bson_oid_init_from_string(oid, hex);
+    return true;
 }

@@ -64,4 +64,31 @@ enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char 
  * callers) rather than a command error. */
 bool lumira_mongo_error_is_network(const bson_error_t *error);
 
+/* Data access helpers for the programs' own collections. */
+
+/* A new handle on collection `name` of the URI's database (the caller destroys it with
+ * mongoc_collection_destroy()), or NULL when no client can be made (err says why). */
+mongoc_collection_t *lumira_mongo_collection(struct lumira_mongo *m, const char *name, char *err,
+                                             size_t errlen);
+
+/* Turns a failed driver call into our error and writes its message to `err`: LUMIRA_EEXIST for a
+ * duplicate key (11000), LUMIRA_EUNAVAIL for a network or server-selection failure (the client is
+ * reset), LUMIRA_EINTERNAL for any other command error. */
+enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *error, char *err,
+                                  size_t errlen);
+
+/* Creates index `name` on `keys` of collection `coll` unless it exists (createIndexes is
+ * idempotent for the same keys and options). An index of that name with other options is a
+ * LUMIRA_ECONFIG: an operator must look (err says which). */
+enum lumira_err lumira_mongo_ensure_index(struct lumira_mongo *m, const char *coll,
+                                          const bson_t *keys, const char *name, bool unique,
+                                          char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Counts the documents of `coll` matching `filter` (NULL: all) into *n. */
+enum lumira_err lumira_mongo_count(struct lumira_mongo *m, const char *coll, const bson_t *filter,
+                                   int64_t *n, char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Parses an ObjectId given as 24 hex characters (`len` bytes, either case). */
+bool lumira_oid_parse(const char *s, size_t len, bson_oid_t *oid);
+
 #endif

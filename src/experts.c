@@ -1,0 +1,239 @@
+#include <string.h>
+
+#include "experts.h"
+#include "json.h"
+#include "str.h"
+
+enum lumira_err lumira_experts_ensure_indexes(struct lumira_mongo *m, char *err, size_t errlen)
+{
+    bson_t keys = BSON_INITIALIZER;
+    enum lumira_err res;
+
+    BSON_APPEND_INT32(&keys, "email", 1);
+    res = lumira_mongo_ensure_index(m, LUMIRA_EXPERTS, &keys, "email_1", true, err, errlen);
+    bson_destroy(&keys);
+    return res;
+}
+
+/* Copies a UTF-8 string into `out` (`size` bytes), cutting at a character boundary when it is
+ * longer (a name written by another program may be). */
+static void copy_utf8(char *out, size_t size, const char *s, size_t len)
+{
+    size_t n = 0, step;
+
+    while (n < len && n + 1 < size) {
+        step = lumira_utf8_seq((const unsigned char *)s + n, len - n);
+        if (step == 0 || n + step + 1 > size)
+            break;
+        n += step;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+/* Fills `e` from a stored document. Fields of the wrong type read as absent. */
+static void read_expert(const bson_t *doc, struct lumira_expert *e)
+{
+    bson_iter_t it;
+    const char *s;
+    uint32_t len;
+
+    memset(e, 0, sizeof(*e));
+    e->role = LUMIRA_ROLE_EXPERT;
+    e->active = true;
+    if (!bson_iter_init(&it, doc))
+        return;
+    while (bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+        bson_type_t t = bson_iter_type(&it);
+
+        if (strcmp(key, "_id") == 0 && t == BSON_TYPE_OID) {
+            bson_oid_to_string(bson_iter_oid(&it), e->id);
+        } else if (t == BSON_TYPE_UTF8) {
+            s = bson_iter_utf8(&it, &len);
+            if (strcmp(key, "email") == 0)
+                copy_utf8(e->email, sizeof(e->email), s, len);
+            else if (strcmp(key, "name") == 0)
+                copy_utf8(e->name, sizeof(e->name), s, len);
+            else if (strcmp(key, "role") == 0 && lumira_role_parse(s, len) != LUMIRA_ROLE_NONE)
+                e->role = lumira_role_parse(s, len);
+            else if (strcmp(key, "password") == 0 && len == LUMIRA_BCRYPT_HASH_LEN)
+                memcpy(e->hash, s, (size_t)len + 1);
+        } else if (strcmp(key, "isActive") == 0 && t == BSON_TYPE_BOOL) {
+            e->active = bson_iter_bool(&it);
+        } else if (t == BSON_TYPE_DATE_TIME) {
+            if (strcmp(key, "lastLogin") == 0)
+                e->last_login_ms = bson_iter_date_time(&it);
+            else if (strcmp(key, "createdAt") == 0)
+                e->created_at_ms = bson_iter_date_time(&it);
+        }
+    }
+}
+
+/* Finds one expert by `filter`. */
+static enum lumira_err find_one(struct lumira_mongo *m, const bson_t *filter,
+                                struct lumira_expert *out, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_EXPERTS, err, errlen);
+    mongoc_cursor_t *cur;
+    const bson_t *doc;
+    bson_t opts = BSON_INITIALIZER;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_ENOTFOUND;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+    if (mongoc_cursor_next(cur, &doc)) {
+        read_expert(doc, out);
+        res = LUMIRA_OK;
+    } else if (mongoc_cursor_error(cur, &error)) {
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_experts_find_email(struct lumira_mongo *m, const char *email,
+                                          struct lumira_expert *out, char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER;
+    enum lumira_err res;
+
+    BSON_APPEND_UTF8(&filter, "email", email);
+    res = find_one(m, &filter, out, err, errlen);
+    bson_destroy(&filter);
+    return res;
+}
+
+enum lumira_err lumira_experts_find_id(struct lumira_mongo *m, const char *id,
+                                       struct lumira_expert *out, char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_oid_t oid;
+    enum lumira_err res;
+
+    if (!lumira_oid_parse(id, strlen(id), &oid))
+        return LUMIRA_ENOTFOUND;
+    BSON_APPEND_OID(&filter, "_id", &oid);
+    res = find_one(m, &filter, out, err, errlen);
+    bson_destroy(&filter);
+    return res;
+}
+
+enum lumira_err lumira_experts_insert(struct lumira_mongo *m, struct lumira_expert *e,
+                                      int64_t now_ms, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_EXPERTS, err, errlen);
+    bson_t doc = BSON_INITIALIZER;
+    bson_error_t error;
+    bson_oid_t oid;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    bson_oid_init(&oid, NULL);
+    BSON_APPEND_OID(&doc, "_id", &oid);
+    BSON_APPEND_UTF8(&doc, "email", e->email);
+    BSON_APPEND_UTF8(&doc, "password", e->hash);
+    BSON_APPEND_UTF8(&doc, "name", e->name);
+    BSON_APPEND_UTF8(&doc, "role", lumira_role_name(e->role));
+    BSON_APPEND_BOOL(&doc, "isActive", true);
+    BSON_APPEND_DATE_TIME(&doc, "createdAt", now_ms);
+    BSON_APPEND_DATE_TIME(&doc, "updatedAt", now_ms);
+    if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &error)) {
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    } else {
+        bson_oid_to_string(&oid, e->id);
+        e->active = true;
+        e->created_at_ms = now_ms;
+    }
+    bson_destroy(&doc);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+/* Applies {$set: set} to the one expert matching `filter`; LUMIRA_ENOTFOUND when none does. */
+static enum lumira_err set_one(struct lumira_mongo *m, const bson_t *filter, const bson_t *set,
+                               char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_EXPERTS, err, errlen);
+    bson_t update = BSON_INITIALIZER, reply;
+    bson_error_t error;
+    bson_iter_t it;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_DOCUMENT(&update, "$set", set);
+    if (!mongoc_collection_update_one(c, filter, &update, NULL, &reply, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    else if (bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0)
+        res = LUMIRA_ENOTFOUND;
+    bson_destroy(&reply);
+    bson_destroy(&update);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_experts_touch_login(struct lumira_mongo *m, const char *id, int64_t now_ms,
+                                           char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER, set = BSON_INITIALIZER;
+    bson_oid_t oid;
+    enum lumira_err res;
+
+    if (!lumira_oid_parse(id, strlen(id), &oid))
+        return LUMIRA_ENOTFOUND;
+    BSON_APPEND_OID(&filter, "_id", &oid);
+    BSON_APPEND_DATE_TIME(&set, "lastLogin", now_ms);
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms);
+    res = set_one(m, &filter, &set, err, errlen);
+    bson_destroy(&filter);
+    bson_destroy(&set);
+    return res;
+}
+
+enum lumira_err lumira_experts_set_active(struct lumira_mongo *m, const char *email, bool active,
+                                          int64_t now_ms, char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER, set = BSON_INITIALIZER;
+    enum lumira_err res;
+
+    BSON_APPEND_UTF8(&filter, "email", email);
+    BSON_APPEND_BOOL(&set, "isActive", active);
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms);
+    res = set_one(m, &filter, &set, err, errlen);
+    bson_destroy(&filter);
+    bson_destroy(&set);
+    return res;
+}
+
+struct json_object *lumira_expert_json(const struct lumira_expert *e, bool full, bool *ok)
+{
+    struct json_object *o = lumira_json_new_object(ok);
+
+    lumira_json_put_str(o, "id", e->id, ok);
+    lumira_json_put_str(o, "email", e->email, ok);
+    lumira_json_put_str(o, "name", e->name, ok);
+    lumira_json_put_str(o, "role", lumira_role_name(e->role), ok);
+    if (full) {
+        lumira_json_put_bool(o, "isActive", e->active, ok);
+        if (e->last_login_ms != 0)
+            lumira_json_put_time(o, "lastLogin", e->last_login_ms, ok);
+        else
+            lumira_json_put_str(o, "lastLogin", NULL, ok);
+        if (e->created_at_ms != 0)
+            lumira_json_put_time(o, "createdAt", e->created_at_ms, ok);
+        else
+            lumira_json_put_str(o, "createdAt", NULL, ok);
+    }
+    if (!*ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,74 @@
+#ifndef LUMIRA_EXPERTS_H
+#define LUMIRA_EXPERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "err.h"
+#include "jwt.h"
+#include "limits.h"
+#include "mongo.h"
+#include "password.h"
+
+/* The `experts` collection (API.md "Data"): the original's documents, read as they are
+ * (`email`, `password` bcrypt, `name`, `role`, `isActive`, `lastLogin`, `createdAt`,
+ * `updatedAt`). E-mail addresses are stored normalised (lumira_email_normalize()); the unique
+ * index on `email` makes a second account with the same address impossible on any server.
+ *
+ * Every function returns LUMIRA_EUNAVAIL when the database cannot be reached (the client is
+ * then reset), LUMIRA_EINTERNAL for another driver failure, and writes the reason to `err`
+ * (`errlen` bytes) for the log, never for the client. */
+
+#define LUMIRA_EXPERTS "experts"
+
+struct lumira_expert {
+    char id[LUMIRA_OID_HEX + 1];
+    char email[LUMIRA_MAX_EMAIL + 1];
+    char name[LUMIRA_UTF8_BYTES(LUMIRA_MAX_NAME_CHARS) + 1];
+    enum lumira_role role;  /* a stored role we do not know reads as LUMIRA_ROLE_EXPERT */
+    bool active;            /* isActive; absent reads as true (the original's default) */
+    char hash[LUMIRA_BCRYPT_HASH_LEN + 1]; /* "" when the stored value is not a bcrypt hash */
+    int64_t last_login_ms;  /* 0: never */
+    int64_t created_at_ms;  /* 0: unknown */
+};
+
+/* Creates the unique index on `email` (idempotent). LUMIRA_ECONFIG when an index of that name
+ * exists with other options. */
+enum lumira_err lumira_experts_ensure_indexes(struct lumira_mongo *m, char *err,
+                                              size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Finds the expert with the normalised address `email`. LUMIRA_ENOTFOUND when none. */
+enum lumira_err lumira_experts_find_email(struct lumira_mongo *m, const char *email,
+                                          struct lumira_expert *out, char *err,
+                                          size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Finds the expert whose id is `id` (24 hex characters). LUMIRA_ENOTFOUND when none (or when
+ * `id` is not an ObjectId). */
+enum lumira_err lumira_experts_find_id(struct lumira_mongo *m, const char *id,
+                                       struct lumira_expert *out, char *err,
+                                       size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Inserts a new active expert from e->email, e->name, e->role and e->hash, created at `now_ms`;
+ * on success e->id, e->active and e->created_at_ms are filled. LUMIRA_EEXIST when the address
+ * is taken. */
+enum lumira_err lumira_experts_insert(struct lumira_mongo *m, struct lumira_expert *e,
+                                      int64_t now_ms, char *err,
+                                      size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Sets lastLogin (and updatedAt) of expert `id` to `now_ms`. */
+enum lumira_err lumira_experts_touch_login(struct lumira_mongo *m, const char *id, int64_t now_ms,
+                                           char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Sets isActive of the expert with address `email`. LUMIRA_ENOTFOUND when none. */
+enum lumira_err lumira_experts_set_active(struct lumira_mongo *m, const char *email, bool active,
+                                          int64_t now_ms, char *err,
+                                          size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* The public view {"id", "email", "name", "role"}, plus "isActive", "lastLogin" and "createdAt"
+ * when `full`. NULL with *ok false on allocation failure. Never the hash. */
+struct json_object *lumira_expert_json(const struct lumira_expert *e, bool full, bool *ok);
+
+#endif
