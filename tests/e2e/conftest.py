@@ -263,3 +263,89 @@ def mongo_port():
 def body_json(r):
     assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
     return json.loads(r.text)
+
+
+# ---------------------------------------------------------------- experts and tokens
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+# The operator's CLI and the environment file it reads (the installed-stack test points these
+# at the installed binary and its environment file).
+ADMIN_BIN = os.environ.get("LUMIRA_TEST_ADMIN", os.path.join(ROOT, "var", "build", "cgi-bin", "lumira-admin"))
+ENV_FILE = os.environ.get("LUMIRA_TEST_ENV_FILE", os.path.join(VAR, "lumira.env"))
+
+
+def lumira_admin(*args, password=None):
+    """Runs lumira-admin with a bare environment: its settings come from ENV_FILE only."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    return subprocess.run([ADMIN_BIN, "--env-file", ENV_FILE, *args], env=env,
+                          input=(password + "\n") if password is not None else "",
+                          capture_output=True, text=True, timeout=60)
+
+
+def unique_email(tag="expert"):
+    return "%s-%s@example.com" % (tag, os.urandom(6).hex())
+
+
+def create_expert(role="expert", name="Test Expert", password=None, email=None):
+    """Makes an expert with lumira-admin; returns {"email", "password", "name", "role", "id"}."""
+    email = email or unique_email(role)
+    password = password or "pw-" + os.urandom(8).hex()
+    r = lumira_admin("create-expert", "--email", email, "--name", name, "--role", role,
+                     password=password)
+    assert r.returncode == 0, r.stderr
+    ident = r.stdout.strip().rsplit("id ", 1)[1].rstrip(")")
+    return {"email": email, "password": password, "name": name, "role": role, "id": ident}
+
+
+def login(api, expert):
+    r = api.post("/api/expert/login", json={"email": expert["email"], "password": expert["password"]})
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(claims, secret=None, header=None, alg="sha256"):
+    """A JWT signed like ours (or with `alg` as the HMAC digest), for hostile cases."""
+    import hashlib
+    import hmac
+    secret = secret if secret is not None else read_secrets()["JWT_SECRET"]
+    header = header if header is not None else {"alg": "HS256", "typ": "JWT"}
+    signing = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    sig = hmac.new(secret.encode(), signing.encode(), getattr(hashlib, alg)).digest()
+    return signing + "." + b64url(sig)
+
+
+def claims_for(expert, **over):
+    now = int(time.time())
+    c = {"sub": expert["id"], "email": expert["email"], "name": expert["name"],
+         "role": expert["role"], "iat": now, "exp": now + 3600, "iss": "lumira"}
+    c.update(over)
+    return c
+
+
+@pytest.fixture(scope="session")
+def admin():
+    return create_expert(role="admin", name="Test Admin")
+
+
+@pytest.fixture(scope="session")
+def admin_token(api, admin):
+    return login(api, admin)
+
+
+@pytest.fixture
+def mongo_db():
+    import pymongo
+    client = pymongo.MongoClient(MONGO_URI, serverSelectionTimeoutMS=5000)
+    try:
+        yield client.get_default_database()
+    finally:
+        client.close()
