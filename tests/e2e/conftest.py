@@ -349,3 +349,9 @@ def mongo_db():
         yield client.get_default_database()
     finally:
         client.close()
+
+
+def pytest_configure(config):
+    # `-m smoke`: the representative set that scripts/dev test-install also runs against the
+    # installed stack (no scripts/dev restart or db-stop there).
+    config.addinivalue_line("markers", "smoke: also run against the installed stack")

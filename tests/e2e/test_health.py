@@ -4,11 +4,14 @@ import re
 import subprocess
 import time
 
+import pytest
+
 from conftest import CountingProxy, body_json, dev, mongo_port, program_env, wait_status
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
+@pytest.mark.smoke
 def test_health_healthy_has_every_field(api):
     r = api.get("/api/health")
     assert r.status_code == 200
@@ -77,6 +80,7 @@ def test_health_makes_no_database_round_trip_per_request(api):
         proxy.close()
 
 
+@pytest.mark.smoke
 def test_health_rejects_post(api):
     r = api.post("/api/health", json={})
     assert r.status_code == 405

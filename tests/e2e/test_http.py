@@ -3,9 +3,12 @@
 import json
 import re
 
+import pytest
+
 from conftest import body_json
 
 
+@pytest.mark.smoke
 def test_unknown_route_is_json_404_with_request_id(api):
     for path in ("/api/nothing", "/api/health/nothing", "/api/ready/verbose/x"):
         r = api.get(path)
@@ -15,6 +18,7 @@ def test_unknown_route_is_json_404_with_request_id(api):
         assert b["requestId"]
 
 
+@pytest.mark.smoke
 def test_sane_request_id_is_kept_and_echoed(api):
     rid = "abc-DEF_123.x"
     r = api.get("/api/health", headers={"X-Request-Id": rid})
@@ -26,6 +30,7 @@ def test_request_id_of_64_chars_is_kept(api):
     assert api.get("/api/health", headers={"X-Request-Id": rid}).headers["X-Request-Id"] == rid
 
 
+@pytest.mark.smoke
 def test_insane_request_id_is_replaced(api):
     for rid in ("a" * 65, "has space", "semi;colon", "<script>", "é"):
         r = api.get("/api/ready", headers={"X-Request-Id": rid.encode("utf-8")})
@@ -34,11 +39,13 @@ def test_insane_request_id_is_replaced(api):
         assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", got), got
 
 
+@pytest.mark.smoke
 def test_error_body_request_id_matches_header(api):
     r = api.post("/api/health", json={})
     assert body_json(r)["requestId"] == r.headers["X-Request-Id"]
 
 
+@pytest.mark.smoke
 def test_body_over_one_mib_is_json_413(api):
     r = api.post("/api/ready", data=b"x" * (1024 * 1024 + 1),
                  headers={"Content-Type": "application/json"})
@@ -46,6 +53,7 @@ def test_body_over_one_mib_is_json_413(api):
     assert body_json(r)["code"] == "PAYLOAD_TOO_LARGE"
 
 
+@pytest.mark.smoke
 def test_request_logs_are_json_lines_without_secrets(api):
     """Every program log line is one JSON object with the fields API.md names."""
     import os
@@ -95,18 +103,21 @@ def test_request_nginx_cannot_parse_is_json_400(api):
         assert json.loads(body)["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.smoke
 def test_path_too_long_for_nginx_is_json_414(api):
     r = api.get("/api/health/" + "a" * 9000)
     assert r.status_code == 414
     assert body_json(r)["code"] == "URI_TOO_LONG"
 
 
+@pytest.mark.smoke
 def test_query_too_long_for_the_program_is_json_414(api):
     r = api.get("/api/health?q=" + "a" * 5000)
     assert r.status_code == 414
     assert body_json(r)["code"] == "URI_TOO_LONG"
 
 
+@pytest.mark.smoke
 def test_paths_outside_the_api_are_json_404(api):
     for path in ("/", "/index.html", "/__lumira_errors/400"):
         r = api.get(path)

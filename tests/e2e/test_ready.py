@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from conftest import (SilentListener, body_json, program_env, read_secrets, wait_ready,
                       STRIPE_KEY)
 
@@ -19,6 +21,7 @@ def check_headers(r, status, ready_status):
     assert r.headers["X-Request-Id"]
 
 
+@pytest.mark.smoke
 def test_ready_all_healthy_reports_every_field_and_header(api, standin):
     r = api.get("/api/ready")
     check_headers(r, 200, "ok")
@@ -114,6 +117,7 @@ def test_ready_stripe_key_placeholder_counts_as_missing(api, standin):
             assert key not in r.text
 
 
+@pytest.mark.smoke
 def test_ready_stripe_5xx_is_503(api, standin):
     standin.fault("error", status=500)
     r = api.get("/api/ready")
@@ -196,6 +200,7 @@ def test_ready_verbose_is_forbidden_in_production(api):
         assert body_json(r)["environment"] == "production"
 
 
+@pytest.mark.smoke
 def test_ready_verbose_in_development_has_details_and_no_secret(api):
     r = api.get("/api/ready/verbose")
     check_headers(r, 200, "ok")
@@ -225,6 +230,7 @@ def test_ready_verbose_never_shows_database_credentials(api):
         assert body_json(r)["services"]["mongodb"]["host"] == "127.0.0.1:%d" % mongo_port()
 
 
+@pytest.mark.smoke
 def test_ready_rejects_other_methods_with_allow(api):
     r = api.post("/api/ready", json={})
     assert r.status_code == 405
@@ -232,6 +238,7 @@ def test_ready_rejects_other_methods_with_allow(api):
     assert body_json(r)["code"] == "METHOD_NOT_ALLOWED"
 
 
+@pytest.mark.smoke
 def test_ready_head_has_headers_and_no_body(api):
     r = api.request("HEAD", "/api/ready")
     assert r.status_code == 200
