@@ -37,17 +37,25 @@ bool lumira_password_hash_supported(const char *hash)
     return true;
 }
 
-/* crypt_rn() of `pw` (`len` bytes, copied to get its NUL) with `setting` into data->output.
- * Returns false when libxcrypt refuses. struct crypt_data is about 32 KiB: it lives on the heap. */
+/* bcrypt reads at most this many bytes of a password; the rest never changes the hash. */
+#define BCRYPT_KEY_MAX 72
+
+/* crypt_rn() of `pw` (`len` bytes) with `setting` into data->output. Only the first
+ * BCRYPT_KEY_MAX bytes are copied (NUL-terminated) and handed over: bcrypt reads no more, so the
+ * hash is the same, and libxcrypt refuses a phrase of CRYPT_MAX_PASSPHRASE_SIZE (512) bytes or
+ * more, which a password of LUMIRA_MAX_PASSWORD_CHARS 4-byte characters is. Returns false for a
+ * password over LUMIRA_UTF8_BYTES(LUMIRA_MAX_PASSWORD_CHARS) bytes or holding NUL, and when
+ * libxcrypt refuses. struct crypt_data is about 32 KiB: it lives on the heap. */
 static bool run_crypt(const char *pw, size_t len, const char *setting, struct crypt_data *data)
 {
-    char phrase[LUMIRA_UTF8_BYTES(LUMIRA_MAX_PASSWORD_CHARS) + 1];
+    char phrase[BCRYPT_KEY_MAX + 1];
+    size_t n = len < BCRYPT_KEY_MAX ? len : BCRYPT_KEY_MAX;
     const char *res;
 
-    if (len >= sizeof(phrase) || memchr(pw, '\0', len) != NULL)
+    if (len > LUMIRA_UTF8_BYTES(LUMIRA_MAX_PASSWORD_CHARS) || memchr(pw, '\0', len) != NULL)
         return false;
-    memcpy(phrase, pw, len);
-    phrase[len] = '\0';
+    memcpy(phrase, pw, n);
+    phrase[n] = '\0';
     res = crypt_rn(phrase, setting, data, (int)sizeof(*data));
     explicit_bzero(phrase, sizeof(phrase));
     /* On failure libxcrypt returns NULL or a string starting with '*'. */
@@ -71,8 +79,7 @@ enum lumira_err lumira_password_hash(const char *pw, size_t len, char *out, size
     if (data == NULL)
         return LUMIRA_ENOMEM;
     if (!run_crypt(pw, len, salt, data) || strlen(data->output) != LUMIRA_BCRYPT_HASH_LEN) {
-        err = len >= LUMIRA_UTF8_BYTES(LUMIRA_MAX_PASSWORD_CHARS) ? LUMIRA_EINVAL
-                                                                   : LUMIRA_EINTERNAL;
+        err = len > LUMIRA_UTF8_BYTES(LUMIRA_MAX_PASSWORD_CHARS) ? LUMIRA_EINVAL : LUMIRA_EINTERNAL;
         goto out;
     }
     memcpy(out, data->output, LUMIRA_BCRYPT_HASH_LEN + 1);

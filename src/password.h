@@ -19,8 +19,9 @@
 #define LUMIRA_BCRYPT_MAX_COST 15
 
 /* Hashes a password into `out` (`size` >= LUMIRA_BCRYPT_HASH_LEN + 1 bytes) with a fresh random
- * salt. LUMIRA_EINVAL for an empty password or one holding NUL, LUMIRA_ETOOBIG when `out` is
- * too small, LUMIRA_ENOMEM, LUMIRA_EINTERNAL when libxcrypt fails. */
+ * salt. LUMIRA_EINVAL for an empty password, one holding NUL or one over
+ * LUMIRA_UTF8_BYTES(LUMIRA_MAX_PASSWORD_CHARS) bytes, LUMIRA_ETOOBIG when `out` is too small,
+ * LUMIRA_ENOMEM, LUMIRA_EINTERNAL when libxcrypt fails. */
 enum lumira_err lumira_password_hash(const char *pw, size_t len, char *out,
                                      size_t size) LUMIRA_WARN_UNUSED;
 
