@@ -147,7 +147,8 @@ bool lumira_valid_str(struct lumira_valid *v, const struct json_object *obj, con
         lumira_valid_fail(v, key, "must not contain control characters");
         goto bad;
     }
-    if (*len == 0 && (flags & LUMIRA_VALID_REQUIRED)) {
+    /* Not for LUMIRA_ETOOBIG, whose *len is 0 too: that string is too long, not missing. */
+    if (err == LUMIRA_OK && *len == 0 && (flags & LUMIRA_VALID_REQUIRED)) {
         lumira_valid_fail(v, key, "is required");
         goto bad;
     }
@@ -176,7 +177,8 @@ static bool email_char(char c, bool local)
         return true;
     if (c == '.' || c == '-')
         return true;
-    return local && strchr("!#$%&'*+/=?^_`{|}~", c) != NULL;
+    /* strchr() finds the terminating NUL too: a NUL byte is not a special character. */
+    return local && c != '\0' && strchr("!#$%&'*+/=?^_`{|}~", c) != NULL;
 }
 
 bool lumira_email_normalize(const char *s, size_t len, char out[LUMIRA_MAX_EMAIL + 1])
