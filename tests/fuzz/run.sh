@@ -57,6 +57,7 @@ rm -f "$OUT/.probe"
 build fuzz_json_body "json.c buf.c str.c clock.c err.c" "json-c"
 build fuzz_query "http.c json.c buf.c str.c clock.c err.c" "json-c"
 build fuzz_log_format "log.c str.c clock.c err.c" "json-c"
+build fuzz_jwt "jwt.c crypto.c json.c buf.c str.c clock.c err.c" "json-c libcrypto"
 
 seed fuzz_json_body order '{"level":2,"formData":{"firstName":"Jane","email":"jane@example.com",
 "preferences":{"audioVoice":"f"}},"specificQuestion":"caf\u00e9"}'
@@ -68,9 +69,14 @@ seed fuzz_query odd 'a+b=%41%zz&a&&=x&%=y&email=%00&a%20b=c+d'
 seed fuzz_log_format text 'hello "world" \ path'
 seed fuzz_log_format bytes $'\x01\x1f\x7f caf\xc3\xa9 \xff\xc0\xaf\xed\xa0\x80'
 seed fuzz_log_format uri 'mongodb://user:secret@h1:27017,h2/db?authSource=admin jane@example.com'
+# A valid token for the target's secret at its fixed time, a payload (signed by the target) and a
+# header and payload (likewise).
+seed fuzz_jwt token 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NWExYjJjM2Q0ZTVmNjA3MTgyOTNhNGIiLCJlbWFpbCI6ImphbmVAZXhhbXBsZS5jb20iLCJuYW1lIjoiSmFuZSBEb2UiLCJyb2xlIjoiZXhwZXJ0IiwiaWF0IjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyNTQ0MDAsImlzcyI6Imx1bWlyYSJ9.awuiEOiasG1Ric0VdguMRUNMunAiRYsEk3pBV0sVikc'
+seed fuzz_jwt payload '{"sub":"65a1b2c3d4e5f60718293a4b","email":"jane@example.com","name":"Jane","role":"admin","iat":1767225600,"exp":1767254400,"iss":"lumira"}'
+seed fuzz_jwt header $'{"alg":"HS256","typ":"JWT"}\n{"sub":"65a1b2c3d4e5f60718293a4b","email":"a@b.co","name":"N","role":"expert","iat":1767225500,"exp":1767225700,"iss":"lumira"}'
 
 status=0
-for name in fuzz_json_body fuzz_query fuzz_log_format; do
+for name in fuzz_json_body fuzz_query fuzz_log_format fuzz_jwt; do
     echo "run.sh: running $name for ${SECS}s" >&2
     args=(-max_len=65536 -max_total_time="$SECS" -timeout=10 -print_final_stats=1
           -artifact_prefix="$OUT/$name-")
