@@ -502,6 +502,10 @@ static void test_valid_str_verbatim(void **state)
     str_bad("\"  ab  \"", f, 7, 128, "must be 7 to 128 characters");
     str_ok("\"      \"", f, 6, 128, "      ");
     str_ok("\"pa\\tss\\u0001wo\\nrd\"", f, 6, 128, "pa\tss\001wo\nrd");
+    /* Counted in characters too: 6 two-byte characters are 6, not 12. */
+    str_ok(json_repeat("", "\xc3\xa9", 6, ""), f, 6, 8,
+           "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    str_bad(json_repeat(" ", "\xc3\xa9", 8, ""), f, 6, 8, "must be 6 to 8 characters");
     str_bad("\"\"", f, 6, 128, "is required");
     str_bad("\"pa\\u0000ssword\"", f, 6, 128, "must be a string");
 }
