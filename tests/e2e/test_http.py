@@ -15,7 +15,7 @@ def test_unknown_route_is_json_404_with_request_id(api):
         assert r.status_code == 404, path
         b = body_json(r)
         assert b["code"] == "NOT_FOUND"
-        assert b["requestId"]
+        assert b["requestId"] == r.headers["X-Request-Id"]
 
 
 @pytest.mark.smoke
@@ -108,6 +108,7 @@ def test_path_too_long_for_nginx_is_json_414(api):
     r = api.get("/api/health/" + "a" * 9000)
     assert r.status_code == 414
     assert body_json(r)["code"] == "URI_TOO_LONG"
+    assert body_json(r)["requestId"] == r.headers["X-Request-Id"]
 
 
 @pytest.mark.smoke
@@ -123,3 +124,4 @@ def test_paths_outside_the_api_are_json_404(api):
         r = api.get(path)
         assert r.status_code == 404, path
         assert body_json(r)["code"] == "NOT_FOUND"
+        assert body_json(r)["requestId"] == r.headers["X-Request-Id"], path
