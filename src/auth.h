@@ -19,7 +19,8 @@
 bool lumira_auth_bearer(const char *value, const char **tok, size_t *len);
 
 /* Checks the request's token against `secret` (NUL-terminated; NULL or unusable when the
- * program has no JWT_SECRET: every protected route then answers 503) and requires `role`:
+ * program has no JWT_SECRET: a request that carries a token then gets 503, one without still
+ * gets 401 NO_TOKEN) and requires `role`:
  * LUMIRA_ROLE_EXPERT lets experts and admins in, LUMIRA_ROLE_ADMIN admins only. On success
  * fills *claims and returns true; otherwise fills `resp` with the error and returns false. */
 bool lumira_auth_require(const struct lumira_req *req, struct lumira_resp *resp,

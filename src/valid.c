@@ -201,11 +201,13 @@ bool lumira_email_normalize(const char *s, size_t len, char out[LUMIRA_MAX_EMAIL
             at = i;
         } else if (!email_char(c, at == SIZE_MAX)) {
             return false;
-        } else if (c == '.' && at != SIZE_MAX) {
-            /* The domain: no empty label. */
-            if (i == at + 1 || i == len - 1 || out[i - 1] == '.')
+        } else if (c == '.') {
+            /* No empty label in the domain, and a dot-atom local part (RFC 5321): no dot at
+             * either end of a part, none doubled. */
+            if (i == 0 || i == at + 1 || i == len - 1 || out[i - 1] == '.' ||
+                (at == SIZE_MAX && i + 1 < len && s[i + 1] == '@'))
                 return false;
-            dot = true;
+            dot = dot || at != SIZE_MAX;
         }
     }
     out[len] = '\0';

@@ -56,7 +56,8 @@ bool lumira_valid_str(struct lumira_valid *v, const struct json_object *obj, con
                       size_t *len);
 
 /* Reads e-mail field `key`: trimmed, lower-cased, at most LUMIRA_MAX_EMAIL bytes, one '@' with a
- * plausible local part and a dotted domain, no spaces or control characters. `out` gets the
+ * plausible local part (1-64 bytes, no dot at either end or doubled) and a dotted domain, no
+ * spaces or control characters. `out` gets the
  * normalised address (LUMIRA_MAX_EMAIL + 1 bytes); "" when optional and absent. */
 bool lumira_valid_email(struct lumira_valid *v, const struct json_object *obj, const char *key,
                         unsigned flags, char out[LUMIRA_MAX_EMAIL + 1]);

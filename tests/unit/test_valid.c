@@ -255,6 +255,23 @@ static void test_email_normalize_refuses_empty_parts(void **state)
     }
 }
 
+static void test_email_normalize_local_part_dots(void **state)
+{
+    static const char *const bad[] = {".jane@example.com", "jane.@example.com",
+                                      "ja..ne@example.com", "jane@.example.com",
+                                      "jane@example..com", "jane@example.com."};
+    char out[LUMIRA_MAX_EMAIL + 1];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(bad); i++) {
+        if (norm(bad[i], out))
+            fail_msg("accepted \"%s\"", bad[i]);
+    }
+    assert_true(norm("j.a.ne@mail.example.com", out));
+    assert_string_equal(out, "j.a.ne@mail.example.com");
+}
+
 static void test_email_normalize_refuses_no_dot_in_domain(void **state)
 {
     char out[LUMIRA_MAX_EMAIL + 1];
@@ -763,6 +780,7 @@ int main(void)
         T(test_email_normalize_refuses_no_at),
         T(test_email_normalize_refuses_two_at),
         T(test_email_normalize_refuses_empty_parts),
+        T(test_email_normalize_local_part_dots),
         T(test_email_normalize_refuses_no_dot_in_domain),
         T(test_email_normalize_refuses_empty_labels),
         T(test_email_normalize_refuses_spaces_inside),
