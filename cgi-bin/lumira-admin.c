@@ -199,8 +199,8 @@ static int create_expert(struct lumira_mongo *db, const char *email_arg, const c
     struct json_object *args = json_object_new_object();
     struct lumira_valid v;
     struct lumira_expert e;
-    const char *name, *pwv, *role;
-    size_t namelen, pwlen, rolelen;
+    const char *pwv;
+    size_t pwlen;
     enum lumira_err res;
     int status = 0;
 
@@ -225,22 +225,11 @@ static int create_expert(struct lumira_mongo *db, const char *email_arg, const c
     json_object_object_add(args, "password", json_object_new_string(pw));
     if (role_arg != NULL)
         json_object_object_add(args, "role", json_object_new_string(role_arg));
-    (void)lumira_valid_email(&v, args, "email", LUMIRA_VALID_REQUIRED, e.email);
-    (void)lumira_valid_str(&v, args, "name", LUMIRA_VALID_REQUIRED, 1, LUMIRA_MAX_NAME_CHARS,
-                           &name, &namelen);
-    (void)lumira_valid_str(&v, args, "password", LUMIRA_VALID_REQUIRED | LUMIRA_VALID_VERBATIM,
-                           LUMIRA_MIN_PASSWORD_CHARS, LUMIRA_MAX_PASSWORD_CHARS, &pwv, &pwlen);
-    e.role = LUMIRA_ROLE_EXPERT;
-    if (lumira_valid_str(&v, args, "role", 0, 0, 16, &role, &rolelen) && role != NULL &&
-        (e.role = lumira_role_parse(role, rolelen)) == LUMIRA_ROLE_NONE)
-        lumira_valid_fail(&v, "role", "must be expert or admin");
-    if (lumira_valid_failed(&v)) {
+    if (!lumira_expert_read_new(&v, args, &e, &pwv, &pwlen)) {
         print_invalid(&v);
         status = EX_DATAERR;
         goto out;
     }
-    memcpy(e.name, name, namelen);
-    e.name[namelen] = '\0';
     if ((res = lumira_password_hash(pwv, pwlen, e.hash, sizeof(e.hash))) != LUMIRA_OK) {
         fprintf(stderr, PROG ": cannot hash the password: %s\n", lumira_strerror(res));
         status = EX_SOFTWARE;

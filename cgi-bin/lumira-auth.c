@@ -76,7 +76,7 @@ static void log_account(enum lumira_log_level level, const char *email, const ch
     lumira_log_fields(level, "auth", fields, "%s", msg);
 }
 
-/* Reads {"email", "password"} (and more, for register) with the contract's rules. */
+/* Reads {"email", "password"} with the contract's rules. */
 static bool read_credentials(struct lumira_valid *v, const struct json_object *body,
                              char email[LUMIRA_MAX_EMAIL + 1], const char **pw, size_t *pwlen)
 {
@@ -184,30 +184,21 @@ static void handle_register(struct lumira_req *req, struct lumira_resp *resp, vo
     struct lumira_jwt_claims admin;
     struct lumira_expert e;
     char err[LUMIRA_MAX_ERRMSG];
-    const char *pw, *name, *role;
-    size_t pwlen, namelen, rolelen;
+    const char *pw;
+    size_t pwlen;
     enum lumira_err res;
     bool ok = true;
 
     lumira_valid_init(&v);
+    memset(&e, 0, sizeof(e));
     if (!lumira_auth_require(req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_ADMIN, &admin))
         goto out;
     if (!lumira_valid_body(req, resp, &body))
         goto out;
-    memset(&e, 0, sizeof(e));
-    (void)read_credentials(&v, body, e.email, &pw, &pwlen);
-    (void)lumira_valid_str(&v, body, "name", LUMIRA_VALID_REQUIRED, 1, LUMIRA_MAX_NAME_CHARS,
-                           &name, &namelen);
-    e.role = LUMIRA_ROLE_EXPERT;
-    if (lumira_valid_str(&v, body, "role", 0, 0, 16, &role, &rolelen) && role != NULL &&
-        (e.role = lumira_role_parse(role, rolelen)) == LUMIRA_ROLE_NONE)
-        lumira_valid_fail(&v, "role", "must be expert or admin");
-    if (lumira_valid_failed(&v)) {
+    if (!lumira_expert_read_new(&v, body, &e, &pw, &pwlen)) {
         lumira_valid_respond(&v, resp, req);
         goto out;
     }
-    memcpy(e.name, name, namelen);
-    e.name[namelen] = '\0';
     res = lumira_password_hash(pw, pwlen, e.hash, sizeof(e.hash));
     if (res != LUMIRA_OK) {
         lumira_log(LUMIRA_LOG_ERROR, "auth", "cannot hash a password: %s", lumira_strerror(res));

@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 
 #include "crypto.h"
+#include "str.h"
 
 enum lumira_err lumira_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
                                    unsigned char mac[LUMIRA_SHA256_LEN])
@@ -121,18 +122,6 @@ enum lumira_err lumira_b64_decode(const char *in, size_t len, unsigned char *out
     return b64_decode_unpadded(b64_alphabet, in, len - pad, out, size, outlen);
 }
 
-/* The value of hex digit `c`, or -1. */
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum lumira_err lumira_hex_decode(const char *in, size_t len, unsigned char *out, size_t size,
                                   size_t *outlen)
 {
@@ -143,7 +132,7 @@ enum lumira_err lumira_hex_decode(const char *in, size_t len, unsigned char *out
     if (len / 2 > size)
         return LUMIRA_ETOOBIG;
     for (i = 0; i < len; i += 2) {
-        int hi = hex_value(in[i]), lo = hex_value(in[i + 1]);
+        int hi = lumira_hex_digit(in[i]), lo = lumira_hex_digit(in[i + 1]);
 
         if (hi < 0 || lo < 0)
             return LUMIRA_EINVAL;

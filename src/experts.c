@@ -212,6 +212,28 @@ enum lumira_err lumira_experts_set_active(struct lumira_mongo *m, const char *em
     return res;
 }
 
+bool lumira_expert_read_new(struct lumira_valid *v, const struct json_object *body,
+                            struct lumira_expert *e, const char **pw, size_t *pwlen)
+{
+    const char *name, *role;
+    size_t namelen, rolelen;
+
+    memset(e, 0, sizeof(*e));
+    e->role = LUMIRA_ROLE_EXPERT;
+    (void)lumira_valid_email(v, body, "email", LUMIRA_VALID_REQUIRED, e->email);
+    (void)lumira_valid_str(v, body, "password", LUMIRA_VALID_REQUIRED | LUMIRA_VALID_VERBATIM,
+                           LUMIRA_MIN_PASSWORD_CHARS, LUMIRA_MAX_PASSWORD_CHARS, pw, pwlen);
+    if (lumira_valid_str(v, body, "name", LUMIRA_VALID_REQUIRED, 1, LUMIRA_MAX_NAME_CHARS, &name,
+                         &namelen)) {
+        memcpy(e->name, name, namelen);
+        e->name[namelen] = '\0';
+    }
+    if (lumira_valid_str(v, body, "role", 0, 0, 16, &role, &rolelen) && role != NULL &&
+        (e->role = lumira_role_parse(role, rolelen)) == LUMIRA_ROLE_NONE)
+        lumira_valid_fail(v, "role", "must be expert or admin");
+    return !lumira_valid_failed(v);
+}
+
 struct json_object *lumira_expert_json(const struct lumira_expert *e, bool full, bool *ok)
 {
     struct json_object *o = lumira_json_new_object(ok);

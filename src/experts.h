@@ -12,6 +12,7 @@
 #include "limits.h"
 #include "mongo.h"
 #include "password.h"
+#include "valid.h"
 
 /* The `experts` collection (API.md "Data"): the original's documents, read as they are
  * (`email`, `password` bcrypt, `name`, `role`, `isActive`, `lastLogin`, `createdAt`,
@@ -66,6 +67,14 @@ enum lumira_err lumira_experts_touch_login(struct lumira_mongo *m, const char *i
 enum lumira_err lumira_experts_set_active(struct lumira_mongo *m, const char *email, bool active,
                                           int64_t now_ms, char *err,
                                           size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Reads a new expert from `body` with the rules of POST /api/expert/register (also used by
+ * lumira-admin): "email", "password" (6-128 characters, verbatim), "name" (1-100 characters),
+ * "role" ("expert" when absent, else "expert" or "admin"). Fills e->email, e->name and e->role,
+ * and *pw, *pwlen (borrowed from body) for lumira_password_hash(). Returns false with every
+ * failure recorded in `v`. */
+bool lumira_expert_read_new(struct lumira_valid *v, const struct json_object *body,
+                            struct lumira_expert *e, const char **pw, size_t *pwlen);
 
 /* The public view {"id", "email", "name", "role"}, plus "isActive", "lastLogin" and "createdAt"
  * when `full`. NULL with *ok false on allocation failure. Never the hash. */

@@ -284,17 +284,6 @@ const struct lumira_route *lumira_route_match(const struct lumira_route *routes,
     return NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes `len` bytes of a query component into `out` (`size` bytes with its NUL). */
 static enum lumira_err pct_decode(const char *s, size_t len, char *out, size_t size, size_t *outlen)
 {
@@ -312,8 +301,8 @@ static enum lumira_err pct_decode(const char *s, size_t len, char *out, size_t s
 
             if (len - i < 3)
                 return LUMIRA_EINVAL;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = lumira_hex_digit(s[i + 1]);
+            lo = lumira_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return LUMIRA_EINVAL;
             c = (char)(hi * 16 + lo);

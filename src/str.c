@@ -93,6 +93,17 @@ bool lumira_str_contains_nocase(const char *s, size_t len, const char *needle)
 }
 
 /* Lowercase hex, NUL-terminated. */
+int lumira_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void lumira_hex_encode(const unsigned char *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";

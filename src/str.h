@@ -32,6 +32,9 @@ bool lumira_str_has_prefix(const char *s, size_t len, const char *prefix);
 /* True when `needle` (NUL-terminated, ASCII) occurs in `s` (len bytes), ignoring ASCII case. */
 bool lumira_str_contains_nocase(const char *s, size_t len, const char *needle);
 
+/* The value (0-15) of the hex digit `c` in either case, or -1. */
+int lumira_hex_digit(char c);
+
 /* Writes the lowercase hex form of `len` bytes to `out`, which must hold 2 * len + 1 bytes. */
 void lumira_hex_encode(const unsigned char *in, size_t len, char *out);
 

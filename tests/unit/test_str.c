@@ -302,6 +302,21 @@ static void test_hex_encode_known(void **state)
     assert_int_equal(out[2 * sizeof(in) + 1], 'Z'); /* exactly 2 * len + 1 bytes written */
 }
 
+static void test_hex_digit_every_byte(void **state)
+{
+    int c;
+
+    (void)state;
+    for (c = 0; c < 256; c++) {
+        int want = c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+
+        assert_int_equal(lumira_hex_digit((char)c), want);
+    }
+}
+
 static void test_hex_encode_empty(void **state)
 {
     char out[1] = {'Z'};
@@ -434,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_str_contains_nocase_cases),
         cmocka_unit_test(test_hex_encode_known),
         cmocka_unit_test(test_hex_encode_empty),
+        cmocka_unit_test(test_hex_digit_every_byte),
         cmocka_unit_test(test_utf8_seq_lengths),
         cmocka_unit_test(test_utf8_seq_invalid),
         cmocka_unit_test(test_utf8_valid_strings),
