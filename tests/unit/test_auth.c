@@ -22,6 +22,7 @@
 #include "http.h"
 #include "jwt.h"
 #include "log.h"
+#include "testutil.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -90,28 +91,10 @@ static char *bearer(const char *tok)
     return s;
 }
 
-static const char *member_str(struct json_object *o, const char *key)
-{
-    struct json_object *m;
-
-    if (!json_object_object_get_ex(o, key, &m) || !json_object_is_type(m, json_type_string))
-        return NULL;
-    return json_object_get_string(m);
-}
-
 /* Checks that `resp` is the error `status` with `code`, then cleans it up. */
 static void expect_refusal(struct lumira_resp *resp, int status, const char *code)
 {
-    struct json_object *o;
-
-    assert_int_equal(resp->status, status);
-    assert_non_null(resp->body.ptr);
-    o = json_tokener_parse(resp->body.ptr);
-    assert_non_null(o);
-    assert_string_equal(member_str(o, "code"), code);
-    assert_string_equal(member_str(o, "requestId"), "req-auth-1");
-    assert_non_null(member_str(o, "error"));
-    json_object_put(o);
+    json_object_put(tu_expect_error(resp, status, code, "req-auth-1"));
     lumira_resp_cleanup(resp);
 }
 

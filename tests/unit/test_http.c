@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "limits.h"
+#include "testutil.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1218,15 +1219,6 @@ static struct json_object *body_json(const struct lumira_resp *resp)
     return o;
 }
 
-static const char *member_str(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 static void test_resp_error_envelope(void **state)
 {
     struct lumira_req req;
@@ -1240,9 +1232,9 @@ static void test_resp_error_envelope(void **state)
     assert_int_equal(resp.status, 404);
     assert_string_equal(resp.content_type, "application/json; charset=utf-8");
     o = body_json(&resp);
-    assert_string_equal(member_str(o, "error"), "Order \"x\" not found");
-    assert_string_equal(member_str(o, "code"), "ORDER_NOT_FOUND");
-    assert_string_equal(member_str(o, "requestId"), "abc-123");
+    assert_string_equal(tu_json_str(o, "error"), "Order \"x\" not found");
+    assert_string_equal(tu_json_str(o, "code"), "ORDER_NOT_FOUND");
+    assert_string_equal(tu_json_str(o, "requestId"), "abc-123");
     assert_false(json_object_object_get_ex(o, "details", NULL));
     assert_int_equal(json_object_object_length(o), 3);
     json_object_put(o);
@@ -1267,12 +1259,12 @@ static void test_resp_error_with_details(void **state)
     lumira_resp_error(&resp, &req, 400, "VALIDATION_ERROR", "Invalid input", details);
     assert_int_equal(resp.status, 400);
     o = body_json(&resp);
-    assert_string_equal(member_str(o, "code"), "VALIDATION_ERROR");
-    assert_string_equal(member_str(o, "requestId"), req.reqid);
+    assert_string_equal(tu_json_str(o, "code"), "VALIDATION_ERROR");
+    assert_string_equal(tu_json_str(o, "requestId"), req.reqid);
     assert_true(json_object_object_get_ex(o, "details", &arr));
     assert_true(json_object_is_type(arr, json_type_array));
     assert_int_equal(json_object_array_length(arr), 1);
-    assert_string_equal(member_str(json_object_array_get_idx(arr, 0), "field"), "email");
+    assert_string_equal(tu_json_str(json_object_array_get_idx(arr, 0), "field"), "email");
     json_object_put(o);
     lumira_resp_cleanup(&resp);
     lumira_req_cleanup(&req);
@@ -1297,7 +1289,7 @@ static void test_resp_error_replaces_body(void **state)
     assert_int_equal(resp.status, 500);
     o = body_json(&resp);
     assert_false(json_object_object_get_ex(o, "ok", NULL));
-    assert_string_equal(member_str(o, "code"), "INTERNAL");
+    assert_string_equal(tu_json_str(o, "code"), "INTERNAL");
     json_object_put(o);
     lumira_resp_cleanup(&resp);
     lumira_req_cleanup(&req);
@@ -1315,8 +1307,8 @@ static void test_resp_json_null_is_internal(void **state)
     lumira_resp_json(&resp, &req, 200, NULL);
     assert_int_equal(resp.status, 500);
     o = body_json(&resp);
-    assert_string_equal(member_str(o, "code"), "INTERNAL");
-    assert_string_equal(member_str(o, "requestId"), "r1");
+    assert_string_equal(tu_json_str(o, "code"), "INTERNAL");
+    assert_string_equal(tu_json_str(o, "requestId"), "r1");
     json_object_put(o);
     lumira_resp_cleanup(&resp);
     lumira_req_cleanup(&req);

@@ -17,6 +17,7 @@
 #include "json.h"
 #include "limits.h"
 #include "valid.h"
+#include "testutil.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -51,15 +52,6 @@ static size_t ndetails(const struct lumira_valid *v)
     return d == NULL ? 0 : json_object_array_length(d);
 }
 
-static const char *member_str(const struct json_object *o, const char *key)
-{
-    struct json_object *m;
-
-    if (!json_object_object_get_ex(o, key, &m) || !json_object_is_type(m, json_type_string))
-        return NULL;
-    return json_object_get_string(m);
-}
-
 /* Checks detail `i`: its field and message, and that it has no other member. */
 static void expect_detail(const struct json_object *details, size_t i, const char *field,
                           const char *message)
@@ -71,8 +63,8 @@ static void expect_detail(const struct json_object *details, size_t i, const cha
     assert_true(i < json_object_array_length(details));
     d = json_object_array_get_idx(details, i);
     assert_true(json_object_is_type(d, json_type_object));
-    assert_string_equal(member_str(d, "field"), field);
-    assert_string_equal(member_str(d, "message"), message);
+    assert_string_equal(tu_json_str(d, "field"), field);
+    assert_string_equal(tu_json_str(d, "message"), message);
     assert_int_equal(json_object_object_length(d), 2);
 }
 
@@ -111,9 +103,9 @@ static bool str_field(const char *value, unsigned flags, size_t min, size_t max,
         assert_true(lumira_valid_failed(&v));
         assert_int_equal(ndetails(&v), 1);
         snprintf(out, size, "%s",
-                 member_str(json_object_array_get_idx(lumira_valid_details(&v), 0), "message"));
+                 tu_json_str(json_object_array_get_idx(lumira_valid_details(&v), 0), "message"));
         assert_string_equal(
-            member_str(json_object_array_get_idx(lumira_valid_details(&v), 0), "field"), "f");
+            tu_json_str(json_object_array_get_idx(lumira_valid_details(&v), 0), "field"), "f");
     }
     lumira_valid_cleanup(&v);
     return ok;
@@ -665,17 +657,7 @@ static void make_req(struct lumira_req *req, const char *body)
 static struct json_object *expect_error(const struct lumira_resp *resp, int status,
                                         const char *code)
 {
-    struct json_object *o;
-
-    assert_int_equal(resp->status, status);
-    assert_non_null(resp->body.ptr);
-    o = json_tokener_parse(resp->body.ptr);
-    assert_non_null(o);
-    assert_string_equal(member_str(o, "code"), code);
-    assert_string_equal(member_str(o, "requestId"), "req-valid-1");
-    assert_non_null(member_str(o, "error"));
-    assert_true(strlen(member_str(o, "error")) > 0);
-    return o;
+    return tu_expect_error(resp, status, code, "req-valid-1");
 }
 
 static void test_valid_respond_400_with_details(void **state)

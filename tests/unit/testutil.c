@@ -1,3 +1,9 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -530,4 +536,31 @@ void tu_mongo_stop(struct tu_mongo *s)
     pthread_join(s->thread, NULL);
     close(s->fd);
     free(s);
+}
+
+const char *tu_json_str(const struct json_object *o, const char *key)
+{
+    struct json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+struct json_object *tu_expect_error(const struct lumira_resp *resp, int status, const char *code,
+                                    const char *reqid)
+{
+    struct json_object *o;
+    const char *msg;
+
+    assert_int_equal(resp->status, status);
+    assert_non_null(resp->body.ptr);
+    o = json_tokener_parse(resp->body.ptr);
+    assert_non_null(o);
+    assert_string_equal(tu_json_str(o, "code"), code);
+    assert_string_equal(tu_json_str(o, "requestId"), reqid);
+    msg = tu_json_str(o, "error");
+    assert_non_null(msg);
+    assert_true(msg[0] != '\0');
+    return o;
 }

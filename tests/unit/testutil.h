@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+#include <json-c/json.h>
+
+#include "http.h"
+
 /* Makes tu_env_lookup() answer from `pairs`: {"NAME", "value", ..., NULL}. The array must
  * outlive the lookups. */
 void tu_env_set(const char *const *pairs);
@@ -60,5 +64,14 @@ int tu_closed_port(void);
 
 /* Monotonic milliseconds, for asserting that a timeout was honoured (with generous margins). */
 long long tu_now_ms(void);
+
+/* The string member `key` of `o`, or NULL when it is absent or not a string. */
+const char *tu_json_str(const struct json_object *o, const char *key);
+
+/* Asserts (cmocka) that `resp` is the error envelope of API.md: `status`, a JSON body with
+ * "code" `code`, "requestId" `reqid` and a non-empty "error". Returns the parsed body, which the
+ * caller puts. */
+struct json_object *tu_expect_error(const struct lumira_resp *resp, int status, const char *code,
+                                    const char *reqid);
 
 #endif
