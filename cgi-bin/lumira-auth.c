@@ -164,9 +164,7 @@ static void handle_login(struct lumira_req *req, struct lumira_resp *resp, void 
     lumira_json_put_str(root, "expiresIn", expires, &ok);
     lumira_json_put(root, "expert", lumira_expert_json(&e, false, &ok), &ok);
     log_account(LUMIRA_LOG_INFO, email, "login");
-    lumira_resp_json(resp, req, 200, ok ? root : NULL);
-    if (!ok)
-        json_object_put(root);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
 out:
     json_object_put(body);
     lumira_valid_cleanup(&v);
@@ -222,9 +220,7 @@ static void handle_register(struct lumira_req *req, struct lumira_resp *resp, vo
     root = lumira_json_new_object(&ok);
     lumira_json_put_bool(root, "success", true, &ok);
     lumira_json_put(root, "expert", lumira_expert_json(&e, false, &ok), &ok);
-    lumira_resp_json(resp, req, 201, ok ? root : NULL);
-    if (!ok)
-        json_object_put(root);
+    lumira_resp_json(resp, req, 201, lumira_json_done(root, ok));
 out:
     explicit_bzero(e.hash, sizeof(e.hash));
     json_object_put(body);
@@ -265,9 +261,7 @@ static void reply_expert(struct lumira_req *req, struct lumira_resp *resp,
     if (verify)
         lumira_json_put_bool(root, "valid", true, &ok);
     lumira_json_put(root, "expert", lumira_expert_json(e, !verify, &ok), &ok);
-    lumira_resp_json(resp, req, 200, ok ? root : NULL);
-    if (!ok)
-        json_object_put(root);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
 }
 
 static void handle_verify(struct lumira_req *req, struct lumira_resp *resp, void *ctx)

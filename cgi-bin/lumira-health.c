@@ -77,11 +77,7 @@ static struct json_object *health_body(struct ctx *c, bool *db_ok)
         lumira_json_put_int(memory, "percentage", mu.percentage, &ok);
     }
     lumira_json_put(root, "memory", memory, &ok);
-    if (!ok) {
-        json_object_put(root);
-        return NULL;
-    }
-    return root;
+    return lumira_json_done(root, ok);
 }
 
 /* Sends `root` (taken) with the no-cache header of every health answer. */
@@ -154,11 +150,7 @@ static void handle_deep(struct lumira_req *req, struct lumira_resp *resp, void *
     root = health_body(c, &db);
     if (root != NULL)
         db = add_deep(c, root, &ok) && db;
-    if (!ok) {
-        json_object_put(root);
-        root = NULL;
-    }
-    reply(req, resp, db ? 200 : 503, root);
+    reply(req, resp, db ? 200 : 503, lumira_json_done(root, ok));
 }
 
 static const struct lumira_route routes[] = {

@@ -253,9 +253,5 @@ struct json_object *lumira_expert_json(const struct lumira_expert *e, bool full,
         else
             lumira_json_put_str(o, "createdAt", NULL, ok);
     }
-    if (!*ok) {
-        json_object_put(o);
-        return NULL;
-    }
-    return o;
+    return lumira_json_done(o, *ok);
 }

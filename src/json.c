@@ -251,6 +251,14 @@ void lumira_json_put_time(struct json_object *obj, const char *key, int64_t epoc
     lumira_json_put_str(obj, key, ts, ok);
 }
 
+struct json_object *lumira_json_done(struct json_object *obj, bool ok)
+{
+    if (ok)
+        return obj;
+    json_object_put(obj);
+    return NULL;
+}
+
 struct json_object *lumira_json_new_object(bool *ok)
 {
     struct json_object *o = json_object_new_object();

@@ -61,6 +61,10 @@ void lumira_json_put_time(struct json_object *obj, const char *key, int64_t epoc
 /* Adds `val` (taken, even on failure) under `key`. */
 void lumira_json_put(struct json_object *obj, const char *key, struct json_object *val, bool *ok);
 
+/* Ends a build: returns `obj` when `ok`, else puts it and returns NULL (for
+ * lumira_resp_json(), which answers a NULL object with a 500). */
+struct json_object *lumira_json_done(struct json_object *obj, bool ok);
+
 /* A new empty object, or NULL with *ok false. */
 struct json_object *lumira_json_new_object(bool *ok);
 

@@ -749,6 +749,17 @@ static void test_json_serialize_round_trip(void **state)
     json_object_put(obj);
 }
 
+static void test_json_done_keeps_or_puts(void **state)
+{
+    struct json_object *o = json_object_new_object();
+
+    (void)state;
+    assert_ptr_equal(lumira_json_done(o, true), o);
+    /* Put when the build failed: ASan reports a leak otherwise. */
+    assert_null(lumira_json_done(o, false));
+    assert_null(lumira_json_done(NULL, false));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_json_put_nested),
         cmocka_unit_test(test_json_serialize_appends_and_caps),
         cmocka_unit_test(test_json_serialize_round_trip),
+        cmocka_unit_test(test_json_done_keeps_or_puts),
     };
 
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
