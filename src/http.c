@@ -415,14 +415,37 @@ void lumira_resp_json(struct lumira_resp *resp, const struct lumira_req *req, in
 void lumira_resp_error(struct lumira_resp *resp, const struct lumira_req *req, int status,
                        const char *code, const char *msg, struct json_object *details)
 {
+    struct json_object *extra = NULL;
+    bool ok = true;
+
+    if (details != NULL) {
+        extra = lumira_json_new_object(&ok);
+        lumira_json_put(extra, "details", details, &ok);
+        if (!ok) {
+            json_object_put(extra);
+            resp_internal(resp, req);
+            return;
+        }
+    }
+    lumira_resp_error_with(resp, req, status, code, msg, extra);
+}
+
+void lumira_resp_error_with(struct lumira_resp *resp, const struct lumira_req *req, int status,
+                            const char *code, const char *msg, struct json_object *extra)
+{
     bool ok = true;
     struct json_object *o = lumira_json_new_object(&ok);
 
     lumira_json_put_str(o, "error", msg, &ok);
     lumira_json_put_str(o, "code", code, &ok);
     lumira_json_put_str(o, "requestId", req->reqid, &ok);
-    if (details != NULL)
-        lumira_json_put(o, "details", details, &ok);
+    if (extra != NULL && ok) {
+        json_object_object_foreach(extra, key, val)
+        {
+            lumira_json_put(o, key, json_object_get(val), &ok);
+        }
+    }
+    json_object_put(extra);
     if (!ok) {
         json_object_put(o);
         resp_internal(resp, req);

@@ -124,6 +124,11 @@ void lumira_resp_json(struct lumira_resp *resp, const struct lumira_req *req, in
 void lumira_resp_error(struct lumira_resp *resp, const struct lumira_req *req, int status,
                        const char *code, const char *msg, struct json_object *details);
 
+/* The same envelope with the members of `extra` (taken; may be NULL) added after requestId:
+ * {"error", "code", "requestId", "orderId": ..., ...}. */
+void lumira_resp_error_with(struct lumira_resp *resp, const struct lumira_req *req, int status,
+                            const char *code, const char *msg, struct json_object *extra);
+
 /* Answers for a failed data access, the one place that turns such errors into a status:
  * LUMIRA_EUNAVAIL and LUMIRA_ETIMEDOUT give 503 DATABASE_UNAVAILABLE, anything else 500 INTERNAL
  * (never with the driver's message: the caller logs that). */

@@ -7,7 +7,13 @@
 void lumira_valid_init(struct lumira_valid *v)
 {
     v->details = NULL;
+    v->prefix = NULL;
     v->oom = false;
+}
+
+void lumira_valid_prefix(struct lumira_valid *v, const char *prefix)
+{
+    v->prefix = prefix;
 }
 
 void lumira_valid_cleanup(struct lumira_valid *v)
@@ -19,8 +25,11 @@ void lumira_valid_cleanup(struct lumira_valid *v)
 void lumira_valid_fail(struct lumira_valid *v, const char *field, const char *message)
 {
     struct json_object *d;
+    char name[128];
     bool ok = true;
 
+    if (v->prefix != NULL && !lumira_str_fmt(name, sizeof(name), "%s.%s", v->prefix, field))
+        field = name;
     if (v->details == NULL && (v->details = json_object_new_array()) == NULL) {
         v->oom = true;
         return;

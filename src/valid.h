@@ -17,11 +17,16 @@
 struct lumira_valid {
     /* private */
     struct json_object *details; /* array, made on the first failure */
+    const char *prefix;          /* "formData": failures of "email" are named "formData.email" */
     bool oom;
 };
 
 void lumira_valid_init(struct lumira_valid *v);
 void lumira_valid_cleanup(struct lumira_valid *v);
+
+/* Names the failures recorded from now on "<prefix>.<field>" (fields of a nested object);
+ * NULL goes back to plain names. `prefix` must outlive its use. */
+void lumira_valid_prefix(struct lumira_valid *v, const char *prefix);
 
 /* Records a failure of `field` (a static or long-lived string) with `message`. */
 void lumira_valid_fail(struct lumira_valid *v, const char *field, const char *message);
