@@ -231,24 +231,7 @@ out:
 static bool current_expert(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
                            struct lumira_expert *e)
 {
-    struct lumira_jwt_claims claims;
-    char err[LUMIRA_MAX_ERRMSG];
-    enum lumira_err res;
-
-    if (!lumira_auth_require(req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &claims))
-        return false;
-    res = lumira_experts_find_id(c->db, claims.sub, e, err, sizeof(err));
-    if (res == LUMIRA_OK && e->active)
-        return true;
-    if (res != LUMIRA_OK && res != LUMIRA_ENOTFOUND) {
-        db_failed(req, resp, res, "expert lookup failed", err);
-        return false;
-    }
-    log_account(LUMIRA_LOG_INFO, claims.email,
-                res == LUMIRA_ENOTFOUND ? "token refused: the expert no longer exists"
-                                        : "token refused: account disabled");
-    lumira_resp_error(resp, req, 401, "INVALID_TOKEN", "Invalid token", NULL);
-    return false;
+    return lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, e);
 }
 
 /* {"<key>": expert view} plus `valid: true` for verify. */

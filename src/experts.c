@@ -1,7 +1,9 @@
 #include <string.h>
 
+#include "auth.h"
 #include "experts.h"
 #include "json.h"
+#include "log.h"
 #include "str.h"
 
 enum lumira_err lumira_experts_ensure_indexes(struct lumira_mongo *m, char *err, size_t errlen)
@@ -254,4 +256,35 @@ struct json_object *lumira_expert_json(const struct lumira_expert *e, bool full,
             lumira_json_put_str(o, "createdAt", NULL, ok);
     }
     return lumira_json_done(o, *ok);
+}
+
+bool lumira_experts_require(struct lumira_mongo *m, const struct lumira_req *req,
+                            struct lumira_resp *resp, const char *secret, enum lumira_role role,
+                            struct lumira_expert *e)
+{
+    struct lumira_jwt_claims claims;
+    char err[LUMIRA_MAX_ERRMSG], masked[LUMIRA_MAX_EMAIL + 8];
+    enum lumira_err res;
+
+    if (!lumira_auth_require(req, resp, secret, role, &claims))
+        return false;
+    res = lumira_experts_find_id(m, claims.sub, e, err, sizeof(err));
+    if (res == LUMIRA_OK && e->active)
+        return true;
+    if (res != LUMIRA_OK && res != LUMIRA_ENOTFOUND) {
+        lumira_log(res == LUMIRA_EUNAVAIL ? LUMIRA_LOG_WARN : LUMIRA_LOG_ERROR, "db",
+                   "expert lookup failed: %s", err);
+        lumira_resp_fail(resp, req, res);
+        return false;
+    }
+    lumira_log_mask_email(claims.email, strlen(claims.email), masked, sizeof(masked));
+    {
+        struct lumira_log_field fields[] = {LUMIRA_LOG_STR("email", masked), LUMIRA_LOG_END};
+
+        lumira_log_fields(LUMIRA_LOG_INFO, "auth", fields, "%s",
+                          res == LUMIRA_ENOTFOUND ? "token refused: the expert no longer exists"
+                                                  : "token refused: account disabled");
+    }
+    lumira_resp_error(resp, req, 401, "INVALID_TOKEN", "Invalid token", NULL);
+    return false;
 }

@@ -76,6 +76,14 @@ enum lumira_err lumira_experts_set_active(struct lumira_mongo *m, const char *em
 bool lumira_expert_read_new(struct lumira_valid *v, const struct json_object *body,
                             struct lumira_expert *e, const char **pw, size_t *pwlen);
 
+/* The check of every expert route: a valid token (lumira_auth_require() with `role`) whose
+ * expert still exists and is active. Fills `e` and returns true; otherwise answers (401
+ * INVALID_TOKEN for a deleted or disabled expert, 503/500 when the database fails) and returns
+ * false. */
+bool lumira_experts_require(struct lumira_mongo *m, const struct lumira_req *req,
+                            struct lumira_resp *resp, const char *secret, enum lumira_role role,
+                            struct lumira_expert *e);
+
 /* The public view {"id", "email", "name", "role"}, plus "isActive", "lastLogin" and "createdAt"
  * when `full`. NULL with *ok false on allocation failure. Never the hash. */
 struct json_object *lumira_expert_json(const struct lumira_expert *e, bool full, bool *ok);
