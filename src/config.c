@@ -278,6 +278,8 @@ enum lumira_err lumira_config_load(struct lumira_config *cfg, lumira_env_lookup 
         {"READY_TIMEOUT_MS", offsetof(struct lumira_config, ready_timeout_ms), 5000},
         {"READY_MONGO_TIMEOUT_MS", offsetof(struct lumira_config, ready_mongo_timeout_ms), 2000},
         {"READY_STRIPE_TIMEOUT_MS", offsetof(struct lumira_config, ready_stripe_timeout_ms), 3000},
+        {"STRIPE_TIMEOUT_MS", offsetof(struct lumira_config, stripe_timeout_ms), 10000},
+        {"N8N_TIMEOUT_MS", offsetof(struct lumira_config, n8n_timeout_ms), 10000},
     };
     enum lumira_err err;
     const char *level;
