@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "clock.h"
@@ -42,4 +43,53 @@ void lumira_iso8601(int64_t epoch_ms, char out[LUMIRA_ISO8601_SIZE])
     snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(epoch_ms % 1000));
     (void)lumira_strscpy(out, text, LUMIRA_ISO8601_SIZE);
+}
+
+bool lumira_parse_date(const char *s, size_t len, bool end_of_day, int64_t *ms)
+{
+    struct tm tm;
+    char buf[32];
+    const char *end;
+    int frac = 0;
+    time_t t;
+
+    if (len < 10 || len >= sizeof(buf))
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(buf, "%Y-%m-%d", &tm);
+    if (end == NULL || end != buf + 10)
+        return false;
+    if (*end == 'T') {
+        end = strptime(end + 1, "%H:%M:%S", &tm);
+        if (end == NULL)
+            return false;
+        if (*end == '.') {
+            int digits = 0;
+
+            for (end++; *end >= '0' && *end <= '9'; end++, digits++)
+                if (digits < 3)
+                    frac = frac * 10 + (*end - '0');
+            if (digits == 0)
+                return false;
+            for (; digits < 3; digits++)
+                frac *= 10;
+        }
+        if (strcmp(end, "Z") != 0)
+            return false;
+        end_of_day = false;
+    } else if (*end != '\0') {
+        return false;
+    }
+    /* strptime accepts days the month does not have: the round trip must give them back. */
+    {
+        struct tm check = tm;
+
+        t = timegm(&check);
+        if (t == (time_t)-1 || check.tm_mday != tm.tm_mday || check.tm_mon != tm.tm_mon)
+            return false;
+    }
+    *ms = (int64_t)t * 1000 + frac + (end_of_day ? (86400 * INT64_C(1000)) - 1 : 0);
+    return true;
 }

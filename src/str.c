@@ -180,3 +180,21 @@ enum lumira_err lumira_random_bytes(void *out, size_t len)
     }
     return LUMIRA_OK;
 }
+
+enum lumira_err lumira_regex_literal(const char *s, size_t len, struct lumira_buf *out)
+{
+    enum lumira_err err;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        bool word = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch >= 0x80;
+
+        if (!word && (err = lumira_buf_add(out, "\\", 1)) != LUMIRA_OK)
+            return err;
+        if ((err = lumira_buf_add(out, &s[i], 1)) != LUMIRA_OK)
+            return err;
+    }
+    return lumira_buf_add(out, "", 1); /* NUL-terminated for bson */
+}

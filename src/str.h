@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 
 /* Small string helpers. Every input carries its length; none needs a terminating NUL unless its
@@ -48,5 +49,12 @@ bool lumira_utf8_valid(const char *s, size_t len);
 
 /* Fills `out` with `len` bytes from the kernel's CSPRNG (getrandom). LUMIRA_EIO on failure. */
 enum lumira_err lumira_random_bytes(void *out, size_t len) LUMIRA_WARN_UNUSED;
+
+/* Appends `len` bytes of `s` to `out` as a regular expression that matches them literally, then
+ * a NUL: every ASCII character that is not a letter or digit is escaped, which PCRE (MongoDB)
+ * and RE2 (FerretDB) both read as the character itself. LUMIRA_ENOMEM / LUMIRA_ETOOBIG from
+ * the buffer. */
+enum lumira_err lumira_regex_literal(const char *s, size_t len,
+                                     struct lumira_buf *out) LUMIRA_WARN_UNUSED;
 
 #endif
