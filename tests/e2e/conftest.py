@@ -2,8 +2,8 @@
 
 The suite talks HTTP to nginx only (LUMIRA_TEST_BASE). It changes the stack only through
 scripts/dev (restart a program with another environment, stop or start the database) and the
-Stripe stand-in's control port, and looks into the database only to set up or to prove that
-nothing was lost. scripts/dev test starts a fresh stack and sets the variables below.
+control ports of the Stripe and n8n stand-ins, and looks into the database only to set up or to
+prove that nothing was lost. scripts/dev test starts a fresh stack and sets the variables below.
 """
 
 import contextlib
@@ -21,6 +21,7 @@ import requests
 BASE = os.environ.get("LUMIRA_TEST_BASE", "http://127.0.0.1:18080")
 MONGO_URI = os.environ.get("LUMIRA_TEST_MONGO_URI", "mongodb://127.0.0.1:27317/lumira")
 STANDIN_CTL = os.environ.get("LUMIRA_TEST_STANDIN_CTL", "http://127.0.0.1:12124")
+N8N_CTL = os.environ.get("LUMIRA_TEST_N8N_CTL", "http://127.0.0.1:12126")
 DEV = os.environ.get("LUMIRA_TEST_DEV", os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "dev"))
 VAR = os.environ.get("LUMIRA_TEST_VAR", os.path.join(os.path.dirname(__file__), "..", "..", "var", "test"))
 # The secrets of the test stack, to prove they never show up in any output.
@@ -83,6 +84,28 @@ class Standin:
         return requests.get(STANDIN_CTL + "/__standin/state", timeout=10).json()
 
 
+class N8n:
+    """The n8n stand-in's control port (tests/standins/n8n_standin.py): the workflow that
+    lumira-orders posts orders to (N8N_WEBHOOK_URL)."""
+
+    def fault(self, mode, **kw):
+        """mode: ok, slow (delay_ms), error (status, default 500), hang, refuse."""
+        r = requests.post(N8N_CTL + "/__standin/fault", json=dict(mode=mode, **kw), timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def reset(self):
+        requests.post(N8N_CTL + "/__standin/reset", json={}, timeout=10).raise_for_status()
+
+    def state(self):
+        """{"mode", "status", "delay_ms", "requests", "received": [{"path", "headers":
+        {"content-type"}, "json"}, ...] (the last 50 posts, oldest first)}"""
+        return requests.get(N8N_CTL + "/__standin/state", timeout=10).json()
+
+    def received(self):
+        return self.state()["received"]
+
+
 @pytest.fixture(scope="session")
 def api():
     return Api(BASE)
@@ -91,6 +114,14 @@ def api():
 @pytest.fixture
 def standin():
     s = Standin()
+    s.reset()
+    yield s
+    s.reset()
+
+
+@pytest.fixture
+def n8n():
+    s = N8n()
     s.reset()
     yield s
     s.reset()
@@ -355,3 +386,4 @@ def pytest_configure(config):
     # `-m smoke`: the representative set that scripts/dev test-install also runs against the
     # installed stack (no scripts/dev restart or db-stop there).
     config.addinivalue_line("markers", "smoke: also run against the installed stack")
+
