@@ -387,3 +387,68 @@ def pytest_configure(config):
     # installed stack (no scripts/dev restart or db-stop there).
     config.addinivalue_line("markers", "smoke: also run against the installed stack")
 
+
+# ---------------------------------------------------------------- checkout, webhooks, n8n
+
+def sign_stripe(body, secret=None, t=None, extra_v1=()):
+    """The Stripe-Signature header value for raw `body` (bytes), as Stripe makes it:
+    t=<t>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the webhook secret>. `t` defaults to
+    now; each of `extra_v1` is sent as another v1= before the real one (as during a secret
+    rotation, or to prove that any matching v1 counts)."""
+    import hashlib
+    import hmac
+    secret = secret if secret is not None else read_secrets()["STRIPE_WEBHOOK_SECRET"]
+    t = int(time.time()) if t is None else int(t)
+    mac = hmac.new(secret.encode(), str(t).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return ",".join(["t=%d" % t] + ["v1=" + v for v in extra_v1] + ["v1=" + mac])
+
+
+def stripe_event(order_id, amount, type="payment_intent.succeeded", event_id=None, currency="eur",
+                 pi=None):
+    """A Stripe event about the PaymentIntent of order `order_id` (its metadata.orderId), shaped
+    like Stripe's (and like scripts/stripe-event's). Returns (body bytes, event id)."""
+    event_id = event_id or "evt_" + os.urandom(12).hex()
+    succeeded = type == "payment_intent.succeeded"
+    obj = {"id": pi or "pi_" + os.urandom(12).hex(), "object": "payment_intent",
+           "amount": amount, "amount_received": amount if succeeded else 0,
+           "currency": currency,
+           "status": {"payment_intent.payment_failed": "requires_payment_method",
+                      "payment_intent.canceled": "canceled"}.get(type, "succeeded"),
+           "metadata": {"orderId": order_id}}
+    if type == "payment_intent.payment_failed":
+        obj["last_payment_error"] = {"type": "card_error", "code": "card_declined",
+                                     "message": "Your card was declined."}
+    event = {"id": event_id, "object": "event", "type": type, "created": int(time.time()),
+             "livemode": False, "data": {"object": obj}}
+    return json.dumps(event, separators=(",", ":")).encode(), event_id
+
+
+def sign_n8n(body, secret=None, form="hex"):
+    """The X-N8N-Signature header value for raw `body` (bytes): HMAC-SHA256 keyed with
+    N8N_CALLBACK_SECRET, as `form` "hex", "base64" or "sha256=" (prefixed hex)."""
+    import base64
+    import hashlib
+    import hmac
+    secret = secret if secret is not None else read_secrets()["N8N_CALLBACK_SECRET"]
+    mac = hmac.new(secret.encode(), body, hashlib.sha256)
+    if form == "hex":
+        return mac.hexdigest()
+    if form == "base64":
+        return base64.b64encode(mac.digest()).decode()
+    if form in ("sha256=", "sha256"):
+        return "sha256=" + mac.hexdigest()
+    raise ValueError("form must be hex, base64 or sha256=, not %r" % (form,))
+
+
+def checkout(api, level, email=None, **form_over):
+    """POSTs a valid create-payment-intent body for `level`; returns the response. formData has
+    firstName, lastName and an e-mail unique to this call (unless `email` is given); each of
+    `form_over` replaces or adds a formData member, and a None value removes it."""
+    form = {"firstName": "Test", "lastName": "Customer",
+            "email": email if email is not None else unique_email("customer")}
+    for name, value in form_over.items():
+        if value is None:
+            form.pop(name, None)
+        else:
+            form[name] = value
+    return api.post("/api/stripe/create-payment-intent", json={"level": level, "formData": form})
