@@ -22,6 +22,36 @@ enum lumira_err lumira_hmac_sha256(const void *key, size_t keylen, const void *d
     return LUMIRA_OK;
 }
 
+enum lumira_err lumira_hmac_sha256_cat(const void *key, size_t keylen, const void *a, size_t alen,
+                                       const void *b, size_t blen,
+                                       unsigned char mac[LUMIRA_SHA256_LEN])
+{
+    /* EVP_DigestSign with an HMAC key: one code path for OpenSSL 1.1.1 and 3 (HMAC_CTX is
+     * deprecated in 3, EVP_MAC is missing from 1.1.1). */
+    static const unsigned char none[1] = {0};
+    EVP_PKEY *pkey = NULL;
+    EVP_MD_CTX *ctx = NULL;
+    size_t maclen = LUMIRA_SHA256_LEN;
+    enum lumira_err err = LUMIRA_EINTERNAL;
+
+    if (keylen > (size_t)INT32_MAX)
+        return LUMIRA_EINVAL;
+    pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_HMAC, NULL, keylen > 0 ? key : none, keylen);
+    ctx = EVP_MD_CTX_new();
+    if (pkey == NULL || ctx == NULL || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1)
+        goto out;
+    if ((alen > 0 && EVP_DigestSignUpdate(ctx, a, alen) != 1) ||
+        (blen > 0 && EVP_DigestSignUpdate(ctx, b, blen) != 1))
+        goto out;
+    if (EVP_DigestSignFinal(ctx, mac, &maclen) != 1 || maclen != LUMIRA_SHA256_LEN)
+        goto out;
+    err = LUMIRA_OK;
+out:
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pkey);
+    return err;
+}
+
 bool lumira_ct_equal(const void *a, const void *b, size_t len)
 {
     return CRYPTO_memcmp(a, b, len) == 0;

@@ -17,6 +17,13 @@
 enum lumira_err lumira_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
                                    unsigned char mac[LUMIRA_SHA256_LEN]) LUMIRA_WARN_UNUSED;
 
+/* HMAC-SHA256 of the `alen` bytes of `a` followed by the `blen` bytes of `b` (key, a and b may
+ * each be NULL when their length is 0), without joining them in memory: for a short prefix
+ * before a large body (the Stripe webhook's "t." + body). Same errors as lumira_hmac_sha256(). */
+enum lumira_err lumira_hmac_sha256_cat(const void *key, size_t keylen, const void *a, size_t alen,
+                                       const void *b, size_t blen,
+                                       unsigned char mac[LUMIRA_SHA256_LEN]) LUMIRA_WARN_UNUSED;
+
 /* True when a and b hold the same `len` bytes; the time taken does not depend on where they
  * differ (CRYPTO_memcmp). */
 bool lumira_ct_equal(const void *a, const void *b, size_t len);

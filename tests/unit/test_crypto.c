@@ -113,6 +113,44 @@ static void test_hmac_sha256_empty_and_block_size_key(void **state)
                         "3639ed45f96410ae1abf821aaf15a4e616209464f7e06fb79435d35e485bd3c2");
 }
 
+/* lumira_hmac_sha256_cat() of the data split at every point equals the one-shot MAC: RFC 4231
+ * case 2 and the 131-byte key of case 7, and empty key, parts and NULL for empty parts. */
+static void test_hmac_sha256_cat_every_split(void **state)
+{
+    static const char data2[] = "what do ya want for nothing?";
+    static const char data7[] =
+        "This is a test using a larger than block-size key and a larger than block-size data. "
+        "The key needs to be hashed before being used by the HMAC algorithm.";
+    unsigned char key7[131], mac[LUMIRA_SHA256_LEN];
+    char hex[2 * LUMIRA_SHA256_LEN + 1];
+    size_t i;
+
+    (void)state;
+    memset(key7, 0xaa, sizeof(key7));
+    for (i = 0; i <= sizeof(data2) - 1; i++) {
+        assert_int_equal(lumira_hmac_sha256_cat("Jefe", 4, data2, i, data2 + i,
+                                                sizeof(data2) - 1 - i, mac),
+                         LUMIRA_OK);
+        lumira_hex_encode(mac, sizeof(mac), hex);
+        assert_string_equal(hex,
+                            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+    for (i = 0; i <= sizeof(data7) - 1; i += 7) {
+        assert_int_equal(lumira_hmac_sha256_cat(key7, sizeof(key7), data7, i, data7 + i,
+                                                sizeof(data7) - 1 - i, mac),
+                         LUMIRA_OK);
+        lumira_hex_encode(mac, sizeof(mac), hex);
+        assert_string_equal(hex,
+                            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+    }
+    assert_int_equal(lumira_hmac_sha256_cat("", 0, NULL, 0, NULL, 0, mac), LUMIRA_OK);
+    lumira_hex_encode(mac, sizeof(mac), hex);
+    assert_string_equal(hex, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+    assert_int_equal(lumira_hmac_sha256_cat(NULL, 0, "", 0, NULL, 0, mac), LUMIRA_OK);
+    lumira_hex_encode(mac, sizeof(mac), hex);
+    assert_string_equal(hex, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
 /* ---- lumira_ct_equal ---- */
 
 static void test_ct_equal_cases(void **state)
@@ -478,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_hmac_sha256_rfc4231_case2),
         cmocka_unit_test(test_hmac_sha256_rfc4231_key_longer_than_block),
         cmocka_unit_test(test_hmac_sha256_empty_and_block_size_key),
+        cmocka_unit_test(test_hmac_sha256_cat_every_split),
         cmocka_unit_test(test_ct_equal_cases),
         cmocka_unit_test(test_b64url_encoded_len_table),
         cmocka_unit_test(test_b64url_encode_known),
