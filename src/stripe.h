@@ -8,12 +8,13 @@
 #include "err.h"
 #include "limits.h"
 
-/* A Stripe API client over libcurl. One per worker process: its easy handle is reused for every
- * call so the TLS connection to Stripe stays warm (curl_easy_reset keeps live connections).
- * Not thread-safe. The secret key is held in memory only, sent only in the Authorization
- * header, wiped on free, and never logged or put in an error message.
+/* A Stripe API client over fetch.h. One per worker process: its fetch client (one curl easy
+ * handle) is reused for every call so the TLS connection to Stripe stays warm. Not thread-safe.
+ * The secret key is held in memory only, sent only in the Authorization header, wiped on free,
+ * and never logged or put in an error message.
  *
- * lumira_stripe_global_init() must run once in main, before any thread starts. */
+ * lumira_stripe_global_init() must run once in main, before any thread starts; it is
+ * lumira_fetch_global_init(), so it serves every other fetch client of the process too. */
 
 struct lumira_stripe;
 
@@ -52,8 +53,8 @@ void lumira_stripe_reply_cleanup(struct lumira_stripe_reply *reply);
  * whole bounded by `timeout_ms`. Returns LUMIRA_OK when an HTTP response arrived, whatever its
  * status (check reply->status); LUMIRA_ETIMEDOUT when the timeout passed; LUMIRA_EUNAVAIL when
  * Stripe could not be reached; LUMIRA_ETOOBIG when the reply passed its cap; LUMIRA_ECONFIG
- * when the key is not usable and LUMIRA_EINVAL for another method (nothing was sent then).
- * reply->error says what failed. */
+ * when the key is not usable and LUMIRA_EINVAL for another method or an idempotency key holding
+ * CR or LF (nothing was sent then). reply->error says what failed. */
 enum lumira_err lumira_stripe_call(struct lumira_stripe *s, const char *method, const char *path,
                                    const char *form, size_t form_len, const char *idempotency_key,
                                    int64_t timeout_ms,

@@ -309,6 +309,31 @@ static void test_stripe_call_post_form_by_length(void **state)
     tu_http_stop(srv);
 }
 
+/* An idempotency key that would add header lines of its own is refused, nothing sent. */
+static void test_stripe_call_idempotency_key_crlf_refused(void **state)
+{
+    struct tu_http_server *srv = tu_http_start(NULL);
+    struct lumira_stripe *s = client(tu_http_base(srv), KEY);
+    struct lumira_stripe_reply reply;
+
+    (void)state;
+    lumira_stripe_reply_init(&reply);
+    assert_int_equal(lumira_stripe_call(s, "POST", "/v1/customers", "a=1", 3,
+                                        "k1\r\nX-Evil: 1", 3000, &reply),
+                     LUMIRA_EINVAL);
+    assert_int_equal(lumira_stripe_call(s, "POST", "/v1/customers", "a=1", 3, "k1\nX-Evil: 1",
+                                        3000, &reply),
+                     LUMIRA_EINVAL);
+    assert_int_equal(reply.status, 0);
+    assert_true(reply.error[0] != '\0');
+    assert_no_key(&reply);
+    assert_int_equal(tu_http_requests(srv), 0);
+    assert_int_equal(tu_http_connections(srv), 0);
+    lumira_stripe_reply_cleanup(&reply);
+    lumira_stripe_free(s);
+    tu_http_stop(srv);
+}
+
 static void test_stripe_call_unusable_key_sends_nothing(void **state)
 {
     static const char *const keys[] = {NULL,
@@ -499,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_stripe_call_reply_cap_edges),
         cmocka_unit_test(test_stripe_call_post_form),
         cmocka_unit_test(test_stripe_call_post_form_by_length),
+        cmocka_unit_test(test_stripe_call_idempotency_key_crlf_refused),
         cmocka_unit_test(test_stripe_call_unusable_key_sends_nothing),
         cmocka_unit_test(test_stripe_mode_from_prefix),
         cmocka_unit_test(test_stripe_call_reuses_handle_and_connection),
