@@ -45,6 +45,22 @@ void lumira_iso8601(int64_t epoch_ms, char out[LUMIRA_ISO8601_SIZE])
     (void)lumira_strscpy(out, text, LUMIRA_ISO8601_SIZE);
 }
 
+/* True when `len` bytes of `s` start with the shape of `tmpl`, where 'd' stands for an ASCII
+ * digit and any other character for itself. strptime() alone is too lenient: it skips spaces
+ * before a number and takes one digit where two are due (" 026-11-30", "2026-11- 3",
+ * "T1:2:3Z"). */
+static bool has_shape(const char *s, size_t len, const char *tmpl)
+{
+    size_t i, n = strlen(tmpl);
+
+    if (len < n)
+        return false;
+    for (i = 0; i < n; i++)
+        if (tmpl[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != tmpl[i])
+            return false;
+    return true;
+}
+
 bool lumira_parse_date(const char *s, size_t len, bool end_of_day, int64_t *ms)
 {
     struct tm tm;
@@ -53,7 +69,9 @@ bool lumira_parse_date(const char *s, size_t len, bool end_of_day, int64_t *ms)
     int frac = 0;
     time_t t;
 
-    if (len < 10 || len >= sizeof(buf))
+    if (len < 10 || len >= sizeof(buf) || memchr(s, '\0', len) != NULL ||
+        !has_shape(s, len, "dddd-dd-dd") ||
+        (len > 10 && s[10] == 'T' && !has_shape(s, len, "dddd-dd-ddTdd:dd:dd")))
         return false;
     memcpy(buf, s, len);
     buf[len] = '\0';
@@ -82,12 +100,14 @@ bool lumira_parse_date(const char *s, size_t len, bool end_of_day, int64_t *ms)
     } else if (*end != '\0') {
         return false;
     }
-    /* strptime accepts days the month does not have: the round trip must give them back. */
+    /* strptime accepts days the month does not have, and second 60 (a leap second, which
+     * timegm moves to the next minute): the round trip must give them back. */
     {
         struct tm check = tm;
 
         t = timegm(&check);
-        if (t == (time_t)-1 || check.tm_mday != tm.tm_mday || check.tm_mon != tm.tm_mon)
+        if (t == (time_t)-1 || check.tm_mday != tm.tm_mday || check.tm_mon != tm.tm_mon ||
+            check.tm_sec != tm.tm_sec)
             return false;
     }
     *ms = (int64_t)t * 1000 + frac + (end_of_day ? (86400 * INT64_C(1000)) - 1 : 0);

@@ -1,4 +1,5 @@
-/* Unit tests of src/str.c: the strict integer parser, the bounded copies and the small helpers. */
+/* Unit tests of src/str.c: the strict integer parser, the bounded copies, the small helpers and
+ * the literal regular expression. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -425,6 +426,152 @@ static void test_random_bytes_fill(void **state)
     assert_int_equal(lumira_random_bytes(a, 0), LUMIRA_OK);
 }
 
+/* Runs lumira_regex_literal() on `len` bytes of `s` into a fresh buffer capped at `max`. */
+static enum lumira_err regex(const char *s, size_t len, size_t max, struct lumira_buf *out)
+{
+    lumira_buf_init(out, max);
+    return lumira_regex_literal(s, len, out);
+}
+
+/* Checks that `s` gives exactly `want` followed by its NUL, which counts in len. */
+static void check_regex(const char *s, const char *want)
+{
+    struct lumira_buf b;
+
+    assert_int_equal(regex(s, strlen(s), 1024, &b), LUMIRA_OK);
+    assert_non_null(b.ptr);
+    assert_int_equal(b.len, strlen(want) + 1);
+    assert_memory_equal(b.ptr, want, strlen(want) + 1);
+    assert_string_equal(b.ptr, want);
+    lumira_buf_cleanup(&b);
+}
+
+static void test_regex_literal_email(void **state)
+{
+    (void)state;
+    check_regex("a+b@x.io", "a\\+b\\@x\\.io");
+    check_regex("first.last+tag@sub-domain.example", "first\\.last\\+tag\\@sub\\-domain\\.example");
+    check_regex("o'neil_x@y.z", "o\\'neil\\_x\\@y\\.z");
+}
+
+static void test_regex_literal_metacharacters(void **state)
+{
+    (void)state;
+    check_regex(".*", "\\.\\*");
+    check_regex("^a$", "\\^a\\$");
+    check_regex("(a|b)[c]{2}?", "\\(a\\|b\\)\\[c\\]\\{2\\}\\?");
+    check_regex("\\", "\\\\");
+    check_regex("\\d", "\\\\d"); /* a backslash and a letter stay two literal characters */
+    check_regex(" ", "\\ ");
+}
+
+static void test_regex_literal_word_bytes_unchanged(void **state)
+{
+    (void)state;
+    check_regex("abcxyzABCXYZ0123456789", "abcxyzABCXYZ0123456789");
+    /* UTF-8 bytes (0x80 and above) go through as they are. */
+    check_regex("caf\xc3\xa9", "caf\xc3\xa9");
+    check_regex("\xe2\x82\xac\xf0\x9f\x98\x80", "\xe2\x82\xac\xf0\x9f\x98\x80");
+    check_regex("\xc3\xa9.\xc3\xa9", "\xc3\xa9\\.\xc3\xa9");
+}
+
+/* Every ASCII byte: letters and digits as they are, every other one after a backslash. */
+static void test_regex_literal_every_ascii_byte(void **state)
+{
+    int c;
+
+    (void)state;
+    for (c = 1; c < 0x80; c++) {
+        char in = (char)c;
+        bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        struct lumira_buf b;
+
+        assert_int_equal(regex(&in, 1, 16, &b), LUMIRA_OK);
+        if (word) {
+            assert_int_equal(b.len, 2);
+            assert_int_equal(b.ptr[0], in);
+        } else {
+            if (b.len != 3 || b.ptr[0] != '\\' || b.ptr[1] != in)
+                fail_msg("byte 0x%02x not escaped", (unsigned)c);
+        }
+        assert_int_equal(b.ptr[b.len - 1], '\0');
+        lumira_buf_cleanup(&b);
+    }
+}
+
+/* Empty input gives just the terminating NUL. */
+static void test_regex_literal_empty(void **state)
+{
+    struct lumira_buf b;
+
+    (void)state;
+    assert_int_equal(regex("", 0, 16, &b), LUMIRA_OK);
+    assert_non_null(b.ptr);
+    assert_int_equal(b.len, 1);
+    assert_int_equal(b.ptr[0], '\0');
+    lumira_buf_cleanup(&b);
+}
+
+/* Only `len` bytes are read. */
+static void test_regex_literal_counted(void **state)
+{
+    struct lumira_buf b;
+
+    (void)state;
+    assert_int_equal(regex("a.b.c", 3, 16, &b), LUMIRA_OK);
+    assert_string_equal(b.ptr, "a\\.b");
+    assert_int_equal(b.len, 5);
+    lumira_buf_cleanup(&b);
+}
+
+/* The text is appended after what the buffer holds (an anchor, say). */
+static void test_regex_literal_appends(void **state)
+{
+    struct lumira_buf b;
+
+    (void)state;
+    lumira_buf_init(&b, 64);
+    assert_int_equal(lumira_buf_adds(&b, "^"), LUMIRA_OK);
+    assert_int_equal(lumira_regex_literal("a.b", 3, &b), LUMIRA_OK);
+    assert_string_equal(b.ptr, "^a\\.b");
+    assert_int_equal(b.len, 6);
+    lumira_buf_cleanup(&b);
+}
+
+/* "a.b" needs 5 bytes of the buffer's max ("a\.b" and the NUL): max 5 fits, 4 and 3 do not
+ * (the buffer reports LUMIRA_ETOOBIG), 6 fits. */
+static void test_regex_literal_buffer_max(void **state)
+{
+    struct lumira_buf b;
+    char dots[10];
+
+    (void)state;
+    assert_int_equal(regex("a.b", 3, 6, &b), LUMIRA_OK);
+    lumira_buf_cleanup(&b);
+    assert_int_equal(regex("a.b", 3, 5, &b), LUMIRA_OK);
+    assert_string_equal(b.ptr, "a\\.b");
+    lumira_buf_cleanup(&b);
+    assert_int_equal(regex("a.b", 3, 4, &b), LUMIRA_ETOOBIG); /* no room for the NUL */
+    assert_true(b.len <= 4);
+    lumira_buf_cleanup(&b);
+    assert_int_equal(regex("a.b", 3, 3, &b), LUMIRA_ETOOBIG);
+    lumira_buf_cleanup(&b);
+    /* "a" and the backslash fit, the dot does not. */
+    assert_int_equal(regex("a.b", 3, 2, &b), LUMIRA_ETOOBIG);
+    lumira_buf_cleanup(&b);
+    assert_int_equal(regex("", 0, 1, &b), LUMIRA_OK);
+    lumira_buf_cleanup(&b);
+    assert_int_equal(regex("", 0, 0, &b), LUMIRA_ETOOBIG);
+    lumira_buf_cleanup(&b);
+    /* The worst case doubles the input: 10 dots need 2 * 10 + 1. */
+    memset(dots, '.', sizeof(dots));
+    assert_int_equal(regex(dots, sizeof(dots), 2 * sizeof(dots) + 1, &b), LUMIRA_OK);
+    assert_int_equal(b.len, 2 * sizeof(dots) + 1);
+    lumira_buf_cleanup(&b);
+    assert_int_equal(regex(dots, sizeof(dots), 2 * sizeof(dots), &b), LUMIRA_ETOOBIG);
+    lumira_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +601,14 @@ int main(void)
         cmocka_unit_test(test_utf8_seq_invalid),
         cmocka_unit_test(test_utf8_valid_strings),
         cmocka_unit_test(test_random_bytes_fill),
+        cmocka_unit_test(test_regex_literal_email),
+        cmocka_unit_test(test_regex_literal_metacharacters),
+        cmocka_unit_test(test_regex_literal_word_bytes_unchanged),
+        cmocka_unit_test(test_regex_literal_every_ascii_byte),
+        cmocka_unit_test(test_regex_literal_empty),
+        cmocka_unit_test(test_regex_literal_counted),
+        cmocka_unit_test(test_regex_literal_appends),
+        cmocka_unit_test(test_regex_literal_buffer_max),
     };
 
     return cmocka_run_group_tests_name("str", tests, NULL, NULL);
