@@ -29,6 +29,10 @@
 #define LUMIRA_MAX_ENV_VALUE 4096
 /* Replies read from Stripe. */
 #define LUMIRA_STRIPE_MAX_REPLY (1024 * 1024)
+/* A webhook signature header (Stripe-Signature, X-N8N-Signature) as received, and the
+ * comma-separated items of a Stripe-Signature (t, v1, v0, ...). */
+#define LUMIRA_MAX_SIG_HEADER 4096
+#define LUMIRA_MAX_SIG_ITEMS 16
 /* A dependency error message kept for a response or a log line. */
 #define LUMIRA_MAX_ERRMSG 256
 /* Lines read from /proc files. */
