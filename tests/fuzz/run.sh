@@ -56,7 +56,7 @@ rm -f "$OUT/.probe"
 
 build fuzz_json_body "json.c buf.c str.c clock.c err.c" "json-c"
 build fuzz_query "http.c json.c buf.c str.c clock.c err.c" "json-c"
-build fuzz_log_format "log.c str.c clock.c err.c" "json-c"
+build fuzz_log_format "log.c str.c buf.c clock.c err.c" "json-c"
 build fuzz_jwt "jwt.c crypto.c json.c buf.c str.c clock.c err.c" "json-c libcrypto"
 
 seed fuzz_json_body order '{"level":2,"formData":{"firstName":"Jane","email":"jane@example.com",
