@@ -58,6 +58,7 @@ build fuzz_json_body "json.c buf.c str.c clock.c err.c" "json-c"
 build fuzz_query "http.c json.c buf.c str.c clock.c err.c" "json-c"
 build fuzz_log_format "log.c str.c buf.c clock.c err.c" "json-c"
 build fuzz_jwt "jwt.c crypto.c json.c buf.c str.c clock.c err.c" "json-c libcrypto"
+build fuzz_stripe_sig "webhook.c crypto.c str.c buf.c err.c" "libcrypto"
 
 seed fuzz_json_body order '{"level":2,"formData":{"firstName":"Jane","email":"jane@example.com",
 "preferences":{"audioVoice":"f"}},"specificQuestion":"caf\u00e9"}'
@@ -74,9 +75,15 @@ seed fuzz_log_format uri 'mongodb://user:secret@h1:27017,h2/db?authSource=admin 
 seed fuzz_jwt token 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NWExYjJjM2Q0ZTVmNjA3MTgyOTNhNGIiLCJlbWFpbCI6ImphbmVAZXhhbXBsZS5jb20iLCJuYW1lIjoiSmFuZSBEb2UiLCJyb2xlIjoiZXhwZXJ0IiwiaWF0IjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyNTQ0MDAsImlzcyI6Imx1bWlyYSJ9.awuiEOiasG1Ric0VdguMRUNMunAiRYsEk3pBV0sVikc'
 seed fuzz_jwt payload '{"sub":"65a1b2c3d4e5f60718293a4b","email":"jane@example.com","name":"Jane","role":"admin","iat":1767225600,"exp":1767254400,"iss":"lumira"}'
 seed fuzz_jwt header $'{"alg":"HS256","typ":"JWT"}\n{"sub":"65a1b2c3d4e5f60718293a4b","email":"a@b.co","name":"N","role":"expert","iat":1767225500,"exp":1767225700,"iss":"lumira"}'
+# Stripe-Signature shapes (also the body of the target's own signed header) and the extra items
+# after a good signature; X-N8N-Signature shapes.
+seed fuzz_stripe_sig header 't=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd,v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39'
+seed fuzz_stripe_sig items $' v1=00 , t=1 ,scheme=x,v1=,=,v0==\n{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{}}}'
+seed fuzz_stripe_sig n8n 'sha256=7Yy8Fl0NBnZXqj8APFPXcGHeW10urtH000zA+o+9XCI='
+seed fuzz_stripe_sig n8nhex ' ED8CBC165D0D067657AA3F003C53D77061DE5B5D2EAED1F4D34CC0FA8FBD5C22 '
 
 status=0
-for name in fuzz_json_body fuzz_query fuzz_log_format fuzz_jwt; do
+for name in fuzz_json_body fuzz_query fuzz_log_format fuzz_jwt fuzz_stripe_sig; do
     echo "run.sh: running $name for ${SECS}s" >&2
     args=(-max_len=65536 -max_total_time="$SECS" -timeout=10 -print_final_stats=1
           -artifact_prefix="$OUT/$name-")
