@@ -1,0 +1,200 @@
+"""Helpers of the lumira-orders e2e tests (test_checkout, test_webhook, test_orders, test_desk).
+
+Everything here talks HTTP to nginx, except the few database reads that tests use to prove
+what was stored (docs/ORDERS.md is the spec these helpers follow)."""
+
+import datetime
+import json
+import os
+import re
+import time
+
+import pytest
+
+from conftest import (bearer, body_json, checkout, create_expert, login, sign_n8n, sign_stripe,
+                      stripe_event, unique_email)
+
+CHECKOUT = "/api/stripe/create-payment-intent"
+WEBHOOK = "/api/stripe/webhook"
+PROCESS = "/api/expert/process-order"
+CALLBACK = "/api/expert/n8n-callback"
+
+AMOUNTS = {1: 0, 2: 1400, 3: 2900, 4: 4900}
+LEVEL_NAMES = {1: "Simple", 2: "Intuitive", 3: "Alchimique", 4: "Intégrale"}
+STATUSES = ("pending", "paid", "processing", "completed", "failed", "refunded")
+ORDER_NUMBER = re.compile(r"^LU\d{6}\d{3,}$")
+# A well-formed ObjectId that no order has (ObjectIds made now start with today's time).
+UNKNOWN_ID = "000000000000000000000001"
+
+
+def assert_error(r, status, code):
+    """The error envelope of API.md "Conventions": status, code, and the requestId that the
+    X-Request-Id header carries."""
+    assert r.status_code == status, r.text
+    b = body_json(r)
+    assert b["code"] == code, b
+    assert isinstance(b["error"], str) and b["error"], b
+    assert b["requestId"] == r.headers["X-Request-Id"], (b, r.headers)
+    return b
+
+
+def detail_fields(body):
+    return [d["field"] for d in body["details"]]
+
+
+def assert_validation(r, *fields):
+    """400 VALIDATION_ERROR whose details name exactly `fields` (in any order)."""
+    b = assert_error(r, 400, "VALIDATION_ERROR")
+    assert sorted(detail_fields(b)) == sorted(fields), b
+    for d in b["details"]:
+        assert isinstance(d["message"], str) and d["message"], b
+    return b
+
+
+def yymmdd_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%y%m%d")
+
+
+def marker():
+    """A unique, lower-case token to put in e-mail addresses, so that a filter can find exactly
+    this test's orders among everything else in the database."""
+    return "m" + os.urandom(5).hex()
+
+
+def oid(text):
+    import bson
+    return bson.ObjectId(text)
+
+
+def as_utc(dt):
+    """A naive UTC datetime from pymongo as an aware one."""
+    return dt.replace(tzinfo=datetime.timezone.utc) if dt.tzinfo is None else dt
+
+
+def iso_ms(dt):
+    """A datetime as API.md writes dates: ISO-8601 UTC with milliseconds."""
+    dt = as_utc(dt)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (dt.microsecond // 1000)
+
+
+def new_order(api, level=2, email=None, **form):
+    """A checkout that must succeed; returns its answer plus "email" (as sent)."""
+    email = email if email is not None else unique_email("customer")
+    r = checkout(api, level, email=email, **form)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    b["email"] = email
+    return b
+
+
+def paid_order(api, email=None, **form):
+    """A level-1 order: paid at once, nobody's yet."""
+    return new_order(api, 1, email=email, **form)
+
+
+def post_webhook(api, body, signature=None, headers=None):
+    """POSTs raw `body` to the Stripe webhook, signed now unless `signature` is given (False:
+    no Stripe-Signature header at all)."""
+    h = {"Content-Type": "application/json"}
+    if signature is None:
+        h["Stripe-Signature"] = sign_stripe(body)
+    elif signature is not False:
+        h["Stripe-Signature"] = signature
+    h.update(headers or {})
+    return api.post(WEBHOOK, data=body, headers=h)
+
+
+def pay(api, order):
+    """Sends the signed payment_intent.succeeded of a pending order; returns the event id."""
+    body, event_id = stripe_event(order["orderId"], order["amount"])
+    r = post_webhook(api, body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"received": True}
+    return event_id
+
+
+def order_doc(mongo_db, order_id):
+    doc = mongo_db.orders.find_one({"_id": oid(order_id)})
+    assert doc is not None, order_id
+    return doc
+
+
+def get_order(api, token, order_id):
+    r = api.get("/api/orders/" + order_id, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return r.json()["order"]
+
+
+def patch(api, path, token, body):
+    return api.request("PATCH", path, json=body, headers=bearer(token))
+
+
+def set_status(api, token, order_id, status):
+    r = patch(api, "/api/orders/%s/status" % order_id, token, {"status": status})
+    assert r.status_code == 200, r.text
+    assert r.json()["success"] is True and r.json()["order"]["status"] == status, r.text
+    return r.json()["order"]
+
+
+# How to bring a new order to each status through the API: the level of its checkout, then the
+# PATCH /status steps.
+PATHS = {
+    "pending": (2, ()),
+    "paid": (1, ()),
+    "processing": (1, ("processing",)),
+    "completed": (1, ("processing", "completed")),
+    "failed": (2, ("failed",)),
+    "refunded": (1, ("refunded",)),
+}
+
+
+def order_in(api, token, status, email=None):
+    level, steps = PATHS[status]
+    o = new_order(api, level, email=email)
+    for s in steps:
+        set_status(api, token, o["orderId"], s)
+    return o
+
+
+def post_callback(api, obj, form="hex", signature=None, raw=None):
+    """POSTs an n8n callback, signed over its exact bytes unless `signature` is given (False:
+    no X-N8N-Signature header)."""
+    body = raw if raw is not None else json.dumps(obj, separators=(",", ":")).encode()
+    h = {"Content-Type": "application/json"}
+    if signature is None:
+        h["X-N8N-Signature"] = sign_n8n(body, form=form)
+    elif signature is not False:
+        h["X-N8N-Signature"] = signature
+    return api.post(CALLBACK, data=body, headers=h)
+
+
+def new_expert(api, name="Desk Expert", role="expert"):
+    """A fresh expert with a token: {"email", "password", "name", "role", "id", "token"}."""
+    e = create_expert(role=role, name=name)
+    e["token"] = login(api, e)
+    return e
+
+
+@pytest.fixture(scope="module")
+def expert(api):
+    """One expert shared by a module's tests (fresh experts where counts must start at 0)."""
+    return new_expert(api, name="Orders Expert")
+
+
+def read_log_lines(path):
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+def elapsed(fn):
+    t0 = time.monotonic()
+    r = fn()
+    return r, time.monotonic() - t0
