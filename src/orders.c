@@ -1,0 +1,767 @@
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "json.h"
+#include "log.h"
+#include "orders.h"
+#include "str.h"
+
+/* A busy day's counter cannot lag the orders by more than a few numbers; past this many taken
+ * numbers in a row something else is wrong (a counter reset by hand to an old value). */
+#define NUMBER_TRIES 64
+
+static const char *const status_names[] = {
+    [LUMIRA_ORDER_PENDING] = "pending",       [LUMIRA_ORDER_PAID] = "paid",
+    [LUMIRA_ORDER_PROCESSING] = "processing", [LUMIRA_ORDER_COMPLETED] = "completed",
+    [LUMIRA_ORDER_FAILED] = "failed",         [LUMIRA_ORDER_REFUNDED] = "refunded",
+};
+
+#define NSTATUS (sizeof(status_names) / sizeof(status_names[0]))
+
+const char *lumira_order_status_name(enum lumira_order_status s)
+{
+    return s >= 0 && (size_t)s < NSTATUS ? status_names[s] : NULL;
+}
+
+enum lumira_order_status lumira_order_status_parse(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < NSTATUS; i++)
+        if (strlen(status_names[i]) == len && memcmp(status_names[i], s, len) == 0)
+            return (enum lumira_order_status)i;
+    return LUMIRA_ORDER_NONE;
+}
+
+bool lumira_order_transition_allowed(enum lumira_order_status from, enum lumira_order_status to)
+{
+    switch (from) {
+    case LUMIRA_ORDER_PENDING:
+        return to == LUMIRA_ORDER_PAID || to == LUMIRA_ORDER_FAILED;
+    case LUMIRA_ORDER_PAID:
+        return to == LUMIRA_ORDER_PROCESSING || to == LUMIRA_ORDER_REFUNDED;
+    case LUMIRA_ORDER_PROCESSING:
+        return to == LUMIRA_ORDER_COMPLETED || to == LUMIRA_ORDER_FAILED;
+    case LUMIRA_ORDER_COMPLETED:
+        return to == LUMIRA_ORDER_REFUNDED;
+    default:
+        return false;
+    }
+}
+
+static const struct {
+    const char *name;
+    int64_t amount;
+} levels[] = {{"Simple", 0}, {"Intuitive", 1400}, {"Alchimique", 2900}, {"Intégrale", 4900}};
+
+const char *lumira_level_name(int64_t level)
+{
+    return level >= 1 && level <= 4 ? levels[level - 1].name : NULL;
+}
+
+int64_t lumira_level_amount(int64_t level)
+{
+    return level >= 1 && level <= 4 ? levels[level - 1].amount : -1;
+}
+
+/* yymmdd of the UTC day of `epoch_ms` into out (7 bytes). */
+static void day_digits(int64_t epoch_ms, char out[7])
+{
+    time_t t = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL ||
+        lumira_str_fmt(out, 7, "%02d%02d%02d", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday))
+        memcpy(out, "700101", 7);
+}
+
+bool lumira_order_number_format(int64_t epoch_ms, uint64_t seq, char *out, size_t size)
+{
+    char day[7];
+
+    day_digits(epoch_ms, day);
+    return !lumira_str_fmt(out, size, "LU%s%03" PRIu64, day, seq);
+}
+
+void lumira_order_counter_id(int64_t epoch_ms, char out[16])
+{
+    char day[7];
+
+    day_digits(epoch_ms, day);
+    (void)lumira_str_fmt(out, 16, "orders-%s", day);
+}
+
+bool lumira_order_number_valid(const char *s, size_t len)
+{
+    size_t i;
+
+    if (len < 2 + 6 + 3 || len > LUMIRA_ORDER_NUMBER_MAX || s[0] != 'L' || s[1] != 'U')
+        return false;
+    for (i = 2; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+enum lumira_err lumira_orders_ensure_indexes(struct lumira_mongo *m, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        const char *field1;
+        const char *field2;
+        int32_t dir2;
+        bool unique;
+    } specs[] = {
+        {"orderNumber_1", "orderNumber", NULL, 0, true},
+        {"createdAt_-1", "createdAt", NULL, 0, false},
+        {"status_1_createdAt_-1", "status", "createdAt", -1, false},
+        {"userEmail_1", "userEmail", NULL, 0, false},
+        {"userId_1", "userId", NULL, 0, false},
+        {"paymentIntentId_1", "paymentIntentId", NULL, 0, false},
+        {"assignedExpertId_1", "assignedExpertId", NULL, 0, false},
+    };
+    enum lumira_err res = LUMIRA_OK;
+    size_t i;
+
+    for (i = 0; res == LUMIRA_OK && i < sizeof(specs) / sizeof(specs[0]); i++) {
+        bson_t keys = BSON_INITIALIZER;
+
+        BSON_APPEND_INT32(&keys, specs[i].field1,
+                          strcmp(specs[i].field1, "createdAt") == 0 ? -1 : 1);
+        if (specs[i].field2 != NULL)
+            BSON_APPEND_INT32(&keys, specs[i].field2, specs[i].dir2);
+        res = lumira_mongo_ensure_index(m, LUMIRA_ORDERS, &keys, specs[i].name, specs[i].unique,
+                                        err, errlen);
+        bson_destroy(&keys);
+    }
+    return res;
+}
+
+/* Reads an integer stored as int32, int64 or an integral double. */
+static bool iter_int(const bson_iter_t *it, int64_t *v)
+{
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_INT32:
+        *v = bson_iter_int32(it);
+        return true;
+    case BSON_TYPE_INT64:
+        *v = bson_iter_int64(it);
+        return true;
+    case BSON_TYPE_DOUBLE: {
+        double d = bson_iter_double(it);
+
+        if (d >= -9.0e15 && d <= 9.0e15 && d == (double)(int64_t)d) {
+            *v = (int64_t)d;
+            return true;
+        }
+        return false;
+    }
+    default:
+        return false;
+    }
+}
+
+static void copy_str(char *out, size_t size, const bson_iter_t *it)
+{
+    uint32_t len;
+    const char *s = bson_iter_utf8(it, &len);
+
+    if (len < size) {
+        memcpy(out, s, len);
+        out[len] = '\0';
+    }
+}
+
+/* Fills `o` from a stored order. Fields of the wrong type read as absent. */
+static void read_order(const bson_t *doc, struct lumira_order *o)
+{
+    bson_iter_t it;
+
+    memset(o, 0, sizeof(*o));
+    o->status = LUMIRA_ORDER_NONE;
+    if (!bson_iter_init(&it, doc))
+        return;
+    while (bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+        bson_type_t t = bson_iter_type(&it);
+
+        if (t == BSON_TYPE_OID) {
+            if (strcmp(key, "_id") == 0)
+                bson_oid_to_string(bson_iter_oid(&it), o->id);
+            else if (strcmp(key, "userId") == 0)
+                bson_oid_to_string(bson_iter_oid(&it), o->user_id);
+            else if (strcmp(key, "assignedExpertId") == 0)
+                bson_oid_to_string(bson_iter_oid(&it), o->assigned_to);
+        } else if (t == BSON_TYPE_UTF8) {
+            if (strcmp(key, "orderNumber") == 0) {
+                copy_str(o->number, sizeof(o->number), &it);
+            } else if (strcmp(key, "userEmail") == 0) {
+                copy_str(o->email, sizeof(o->email), &it);
+            } else if (strcmp(key, "status") == 0) {
+                uint32_t len;
+                const char *s = bson_iter_utf8(&it, &len);
+
+                o->status = lumira_order_status_parse(s, len);
+            }
+        } else if (strcmp(key, "level") == 0) {
+            (void)iter_int(&it, &o->level);
+        } else if (strcmp(key, "amount") == 0) {
+            (void)iter_int(&it, &o->amount);
+        } else if (strcmp(key, "generatedContent") == 0 && t == BSON_TYPE_DOCUMENT) {
+            o->has_content = true;
+        }
+    }
+}
+
+/* Takes the next sequence number of `counter` ($inc with upsert, the new value returned). */
+static enum lumira_err next_seq(struct lumira_mongo *m, const char *counter, int64_t now_ms,
+                                uint64_t *seq, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_COUNTERS, err, errlen);
+    mongoc_find_and_modify_opts_t *opts;
+    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, inc, set, reply;
+    bson_iter_t it;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_EINTERNAL;
+    int64_t v;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_UTF8(&query, "_id", counter);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$inc", &inc);
+    BSON_APPEND_INT64(&inc, "seq", 1);
+    bson_append_document_end(&update, &inc);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms);
+    bson_append_document_end(&update, &set);
+    opts = mongoc_find_and_modify_opts_new();
+    mongoc_find_and_modify_opts_set_update(opts, &update);
+    mongoc_find_and_modify_opts_set_flags(opts, MONGOC_FIND_AND_MODIFY_UPSERT |
+                                                    MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    if (!mongoc_collection_find_and_modify_with_opts(c, &query, opts, &reply, &error)) {
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+               bson_iter_recurse(&it, &it) && bson_iter_find(&it, "seq") && iter_int(&it, &v) &&
+               v > 0) {
+        *seq = (uint64_t)v;
+        res = LUMIRA_OK;
+    } else {
+        (void)lumira_str_fmt(err, errlen, "counter %s: no usable seq in the reply", counter);
+    }
+    bson_destroy(&reply);
+    mongoc_find_and_modify_opts_destroy(opts);
+    bson_destroy(&query);
+    bson_destroy(&update);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_orders_create(struct lumira_mongo *m, const struct lumira_order_new *o,
+                                     int64_t now_ms, struct lumira_order *out, char *err,
+                                     size_t errlen)
+{
+    char counter[16];
+    bson_oid_t oid;
+    uint64_t seq = 0;
+    enum lumira_err res = LUMIRA_EINTERNAL;
+    int tries;
+
+    lumira_order_counter_id(now_ms, counter);
+    bson_oid_init(&oid, NULL);
+    for (tries = 0; tries < NUMBER_TRIES; tries++) {
+        mongoc_collection_t *c;
+        bson_t doc = BSON_INITIALIZER;
+        bson_error_t error;
+
+        res = next_seq(m, counter, now_ms, &seq, err, errlen);
+        if (res == LUMIRA_EEXIST)
+            continue; /* two first orders of the day both inserted the counter: take again */
+        if (res != LUMIRA_OK)
+            return res;
+        memset(out, 0, sizeof(*out));
+        if (!lumira_order_number_format(now_ms, seq, out->number, sizeof(out->number))) {
+            (void)lumira_str_fmt(err, errlen, "counter %s: sequence %" PRIu64 " too large",
+                                 counter, seq);
+            return LUMIRA_EINTERNAL;
+        }
+        c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
+        if (c == NULL)
+            return LUMIRA_EUNAVAIL;
+        BSON_APPEND_OID(&doc, "_id", &oid);
+        BSON_APPEND_UTF8(&doc, "orderNumber", out->number);
+        BSON_APPEND_OID(&doc, "userId", &o->user_id);
+        BSON_APPEND_UTF8(&doc, "userEmail", o->email);
+        BSON_APPEND_INT32(&doc, "level", (int32_t)o->level);
+        BSON_APPEND_UTF8(&doc, "levelName", lumira_level_name(o->level));
+        BSON_APPEND_INT64(&doc, "amount", lumira_level_amount(o->level));
+        BSON_APPEND_UTF8(&doc, "currency", "eur");
+        BSON_APPEND_UTF8(&doc, "status", "pending");
+        BSON_APPEND_DOCUMENT(&doc, "formData", o->form);
+        BSON_APPEND_DATE_TIME(&doc, "createdAt", now_ms);
+        BSON_APPEND_DATE_TIME(&doc, "updatedAt", now_ms);
+        res = LUMIRA_OK;
+        if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &error))
+            res = lumira_mongo_fail(m, &error, err, errlen);
+        bson_destroy(&doc);
+        mongoc_collection_destroy(c);
+        if (res == LUMIRA_EEXIST) {
+            lumira_log(LUMIRA_LOG_WARN, "orders", "order number %s already taken: taking the next",
+                       out->number);
+            continue;
+        }
+        if (res != LUMIRA_OK)
+            return res;
+        bson_oid_to_string(&oid, out->id);
+        bson_oid_to_string(&o->user_id, out->user_id);
+        (void)lumira_strscpy(out->email, o->email, sizeof(out->email));
+        out->level = o->level;
+        out->amount = lumira_level_amount(o->level);
+        out->status = LUMIRA_ORDER_PENDING;
+        return LUMIRA_OK;
+    }
+    (void)lumira_str_fmt(err, errlen, "no free order number after %d tries (counter %s)",
+                         NUMBER_TRIES, counter);
+    return LUMIRA_EINTERNAL;
+}
+
+enum lumira_err lumira_orders_find(struct lumira_mongo *m, const bson_t *filter,
+                                   struct lumira_order *out, bson_t **doc, char *err,
+                                   size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
+    mongoc_cursor_t *cur;
+    const bson_t *found;
+    bson_t opts = BSON_INITIALIZER;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_ENOTFOUND;
+
+    if (doc != NULL)
+        *doc = NULL;
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+    if (mongoc_cursor_next(cur, &found)) {
+        read_order(found, out);
+        res = LUMIRA_OK;
+        if (doc != NULL && (*doc = bson_copy(found)) == NULL)
+            res = LUMIRA_ENOMEM;
+    } else if (mongoc_cursor_error(cur, &error)) {
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_orders_find_id(struct lumira_mongo *m, const char *id,
+                                      struct lumira_order *out, bson_t **doc, char *err,
+                                      size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_oid_t oid;
+    enum lumira_err res;
+
+    if (doc != NULL)
+        *doc = NULL;
+    if (!lumira_oid_parse(id, strlen(id), &oid))
+        return LUMIRA_ENOTFOUND;
+    BSON_APPEND_OID(&filter, "_id", &oid);
+    res = lumira_orders_find(m, &filter, out, doc, err, errlen);
+    bson_destroy(&filter);
+    return res;
+}
+
+/* One updateOne of `filter` with $set `set` + updatedAt; LUMIRA_ENOTFOUND when nothing matched. */
+static enum lumira_err update_one(struct lumira_mongo *m, const bson_t *filter, const bson_t *set,
+                                  int64_t now_ms, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
+    bson_t update = BSON_INITIALIZER, child, reply;
+    bson_iter_t it;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &child);
+    if (set != NULL && !bson_concat(&child, set))
+        res = LUMIRA_ENOMEM;
+    BSON_APPEND_DATE_TIME(&child, "updatedAt", now_ms);
+    bson_append_document_end(&update, &child);
+    if (res == LUMIRA_OK && !mongoc_collection_update_one(c, filter, &update, NULL, &reply, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    else if (res == LUMIRA_OK && (!bson_iter_init_find(&it, &reply, "matchedCount") ||
+                                  bson_iter_as_int64(&it) < 1))
+        res = LUMIRA_ENOTFOUND;
+    if (res != LUMIRA_ENOMEM)
+        bson_destroy(&reply);
+    bson_destroy(&update);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_order *o,
+                                         enum lumira_order_status to, const bson_t *set,
+                                         const char *by, int64_t now_ms, char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER, all = BSON_INITIALIZER;
+    bson_oid_t oid;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (!lumira_oid_parse(o->id, strlen(o->id), &oid) || lumira_order_status_name(o->status) == NULL ||
+        lumira_order_status_name(to) == NULL) {
+        (void)lumira_str_fmt(err, errlen, "transition of an order without id or status");
+        return LUMIRA_EINTERNAL;
+    }
+    BSON_APPEND_OID(&filter, "_id", &oid);
+    BSON_APPEND_UTF8(&filter, "status", lumira_order_status_name(o->status));
+    BSON_APPEND_UTF8(&all, "status", lumira_order_status_name(to));
+    if (set != NULL && !bson_concat(&all, set))
+        res = LUMIRA_ENOMEM;
+    if (res == LUMIRA_OK)
+        res = update_one(m, &filter, &all, now_ms, err, errlen);
+    if (res == LUMIRA_OK) {
+        struct lumira_log_field fields[] = {
+            LUMIRA_LOG_STR("orderNumber", o->number),
+            LUMIRA_LOG_STR("from", lumira_order_status_name(o->status)),
+            LUMIRA_LOG_STR("to", lumira_order_status_name(to)),
+            LUMIRA_LOG_STR("by", by),
+            LUMIRA_LOG_END,
+        };
+
+        lumira_log_fields(LUMIRA_LOG_INFO, "orders", fields, "order status changed");
+        o->status = to;
+    }
+    bson_destroy(&filter);
+    bson_destroy(&all);
+    return res;
+}
+
+enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
+                                  enum lumira_order_status status, const bson_t *set,
+                                  int64_t now_ms, char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_oid_t oid;
+    enum lumira_err res;
+
+    if (!lumira_oid_parse(id, strlen(id), &oid))
+        return LUMIRA_ENOTFOUND;
+    BSON_APPEND_OID(&filter, "_id", &oid);
+    if (lumira_order_status_name(status) != NULL)
+        BSON_APPEND_UTF8(&filter, "status", lumira_order_status_name(status));
+    res = update_one(m, &filter, set, now_ms, err, errlen);
+    bson_destroy(&filter);
+    return res;
+}
+
+enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter, const bson_t *sort,
+                                   int64_t skip, int64_t limit, struct json_object *arr,
+                                   char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
+    mongoc_cursor_t *cur;
+    const bson_t *doc;
+    bson_t opts = BSON_INITIALIZER, proj;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+    bool ok = true;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    if (sort != NULL)
+        BSON_APPEND_DOCUMENT(&opts, "sort", sort);
+    /* Up to a mebibyte each: a list of them could pass the response cap. */
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "generatedContent", 0);
+    bson_append_document_end(&opts, &proj);
+    if (skip > 0)
+        BSON_APPEND_INT64(&opts, "skip", skip);
+    BSON_APPEND_INT64(&opts, "limit", limit);
+    cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+    while (ok && mongoc_cursor_next(cur, &doc)) {
+        struct json_object *o = lumira_bson_to_json(doc, &ok);
+
+        if (o != NULL && json_object_array_add(arr, o) != 0) {
+            json_object_put(o);
+            ok = false;
+        }
+    }
+    if (!ok)
+        res = LUMIRA_ENOMEM;
+    else if (mongoc_cursor_error(cur, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, bool by_level,
+                                  const char *field, int64_t out[5], char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
+    mongoc_cursor_t *cur;
+    const bson_t *doc;
+    bson_t pipeline = BSON_INITIALIZER, stages, stage, group, acc;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+    char ref[64];
+
+    memset(out, 0, 5 * sizeof(out[0]));
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_ARRAY_BEGIN(&pipeline, "pipeline", &stages);
+    BSON_APPEND_DOCUMENT_BEGIN(&stages, "0", &stage);
+    BSON_APPEND_DOCUMENT(&stage, "$match", match);
+    bson_append_document_end(&stages, &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stages, "1", &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$group", &group);
+    if (by_level)
+        BSON_APPEND_UTF8(&group, "_id", "$level");
+    else
+        BSON_APPEND_NULL(&group, "_id");
+    /* One accumulator per $group: FerretDB 1.24 computes only the first one of a stage. */
+    BSON_APPEND_DOCUMENT_BEGIN(&group, "v", &acc);
+    if (field == NULL) {
+        BSON_APPEND_INT32(&acc, "$sum", 1);
+    } else {
+        (void)lumira_str_fmt(ref, sizeof(ref), "$%s", field);
+        BSON_APPEND_UTF8(&acc, "$sum", ref);
+    }
+    bson_append_document_end(&group, &acc);
+    bson_append_document_end(&stage, &group);
+    bson_append_document_end(&stages, &stage);
+    bson_append_array_end(&pipeline, &stages);
+    cur = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, &pipeline, NULL, NULL);
+    while (mongoc_cursor_next(cur, &doc)) {
+        bson_iter_t it;
+        int64_t level = 0, v = 0;
+
+        if (by_level && (!bson_iter_init_find(&it, doc, "_id") || !iter_int(&it, &level) ||
+                         level < 1 || level > 4))
+            continue; /* a document without a known level: not one of ours */
+        if (bson_iter_init_find(&it, doc, "v"))
+            (void)iter_int(&it, &v);
+        out[level] = v;
+    }
+    if (mongoc_cursor_error(cur, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&pipeline);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+/* Inserts `doc` into `coll`. */
+static enum lumira_err insert(struct lumira_mongo *m, const char *coll, const bson_t *doc,
+                              char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    if (!mongoc_collection_insert_one(c, doc, NULL, NULL, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+/* Finds the document of `coll` with `_id` (`filter`), into *out (copied) when not NULL. */
+static enum lumira_err find_by(struct lumira_mongo *m, const char *coll, const bson_t *filter,
+                               bson_t **out, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    mongoc_cursor_t *cur;
+    const bson_t *doc;
+    bson_t opts = BSON_INITIALIZER;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_ENOTFOUND;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+    if (mongoc_cursor_next(cur, &doc)) {
+        res = LUMIRA_OK;
+        if (out != NULL && (*out = bson_copy(doc)) == NULL)
+            res = LUMIRA_ENOMEM;
+    } else if (mongoc_cursor_error(cur, &error)) {
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, const char *type,
+                                     const char *order_id, const char *outcome, int64_t now_ms,
+                                     char *err, size_t errlen)
+{
+    bson_t doc = BSON_INITIALIZER;
+    enum lumira_err res;
+
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "type", type);
+    if (order_id != NULL && order_id[0] != '\0')
+        BSON_APPEND_UTF8(&doc, "orderId", order_id);
+    BSON_APPEND_UTF8(&doc, "outcome", outcome);
+    BSON_APPEND_DATE_TIME(&doc, "receivedAt", now_ms);
+    res = insert(m, LUMIRA_EVENTS, &doc, err, errlen);
+    bson_destroy(&doc);
+    return res;
+}
+
+enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char *err,
+                                   size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER;
+    enum lumira_err res;
+
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    res = find_by(m, LUMIRA_EVENTS, &filter, NULL, err, errlen);
+    bson_destroy(&filter);
+    return res;
+}
+
+enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_id,
+                                     const char *expert_id, const char *name, int64_t now_ms,
+                                     char holder[LUMIRA_OID_HEX + 1], char *err, size_t errlen)
+{
+    bson_t doc = BSON_INITIALIZER, *found = NULL;
+    bson_oid_t oid, eid;
+    bson_iter_t it;
+    enum lumira_err res;
+
+    holder[0] = '\0';
+    if (!lumira_oid_parse(order_id, strlen(order_id), &oid) ||
+        !lumira_oid_parse(expert_id, strlen(expert_id), &eid)) {
+        (void)lumira_str_fmt(err, errlen, "assignment with a malformed id");
+        return LUMIRA_EINTERNAL;
+    }
+    BSON_APPEND_OID(&doc, "_id", &oid);
+    BSON_APPEND_OID(&doc, "expertId", &eid);
+    BSON_APPEND_UTF8(&doc, "expertName", name);
+    BSON_APPEND_DATE_TIME(&doc, "assignedAt", now_ms);
+    res = insert(m, LUMIRA_ASSIGNMENTS, &doc, err, errlen);
+    bson_destroy(&doc);
+    if (res != LUMIRA_EEXIST)
+        return res;
+    doc = (bson_t)BSON_INITIALIZER;
+    BSON_APPEND_OID(&doc, "_id", &oid);
+    res = find_by(m, LUMIRA_ASSIGNMENTS, &doc, &found, err, errlen);
+    bson_destroy(&doc);
+    if (res == LUMIRA_OK) {
+        if (bson_iter_init_find(&it, found, "expertId") && BSON_ITER_HOLDS_OID(&it))
+            bson_oid_to_string(bson_iter_oid(&it), holder);
+        res = LUMIRA_EEXIST;
+    } else if (res == LUMIRA_ENOTFOUND) {
+        /* Removed by hand between the two calls: the caller may try again. */
+        (void)lumira_str_fmt(err, errlen, "assignment of %s vanished", order_id);
+        res = LUMIRA_EINTERNAL;
+    }
+    bson_destroy(found);
+    return res;
+}
+
+/* Adds the value at `it` to `obj` under `key` (or, when `obj` is an array, appends it). */
+static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, bool *ok);
+
+static struct json_object *iter_to_json(bson_iter_t *it, bool array, bool *ok)
+{
+    struct json_object *obj = array ? json_object_new_array() : json_object_new_object();
+
+    if (obj == NULL) {
+        *ok = false;
+        return NULL;
+    }
+    while (*ok && bson_iter_next(it))
+        put_value(obj, array ? NULL : bson_iter_key(it), it, ok);
+    return obj;
+}
+
+static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, bool *ok)
+{
+    struct json_object *v = NULL;
+    bson_iter_t child;
+    char buf[LUMIRA_ISO8601_SIZE];
+    uint32_t len;
+    const char *s;
+    bool made = true; /* a value was to be made: NULL then means out of memory */
+
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_UTF8:
+        s = bson_iter_utf8(it, &len);
+        v = json_object_new_string_len(s, (int)len);
+        break;
+    case BSON_TYPE_OID:
+        bson_oid_to_string(bson_iter_oid(it), buf);
+        v = json_object_new_string(buf);
+        break;
+    case BSON_TYPE_DATE_TIME:
+        lumira_iso8601(bson_iter_date_time(it), buf);
+        v = json_object_new_string(buf);
+        break;
+    case BSON_TYPE_INT32:
+        v = json_object_new_int64(bson_iter_int32(it));
+        break;
+    case BSON_TYPE_INT64:
+        v = json_object_new_int64(bson_iter_int64(it));
+        break;
+    case BSON_TYPE_DOUBLE:
+        v = json_object_new_double(bson_iter_double(it));
+        break;
+    case BSON_TYPE_BOOL:
+        v = json_object_new_boolean(bson_iter_bool(it));
+        break;
+    case BSON_TYPE_DOCUMENT:
+    case BSON_TYPE_ARRAY:
+        if (!bson_iter_recurse(it, &child)) {
+            made = false;
+            break;
+        }
+        v = iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, ok);
+        if (v == NULL)
+            return;
+        break;
+    default:
+        made = false; /* null, and types the API never stores, show as null */
+        break;
+    }
+    if (v == NULL && made) {
+        *ok = false; /* json-c could not allocate the value */
+        return;
+    }
+    /* json-c stores a NULL value as JSON null. */
+    if (key == NULL ? json_object_array_add(obj, v) != 0
+                    : json_object_object_add(obj, key, v) != 0) {
+        json_object_put(v);
+        *ok = false;
+    }
+}
+
+struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok)
+{
+    struct json_object *obj, *id;
+    bson_iter_t it;
+
+    if (!bson_iter_init(&it, doc)) {
+        *ok = false;
+        return NULL;
+    }
+    obj = iter_to_json(&it, false, ok);
+    if (obj != NULL && json_object_object_get_ex(obj, "_id", &id))
+        lumira_json_put(obj, "id", json_object_get(id), ok);
+    if (!*ok) {
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}

@@ -1,0 +1,168 @@
+#ifndef LUMIRA_ORDERS_H
+#define LUMIRA_ORDERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "err.h"
+#include "jwt.h"
+#include "limits.h"
+#include "mongo.h"
+
+/* The `orders` collection and the records that guard it (API.md "Data", docs/ORDERS.md):
+ * `counters` (order numbers), `processed_events` (Stripe events applied once) and
+ * `order_assignments` (one expert per order). Every exactly-once decision here is an insert
+ * under a unique index, the one thing every MongoDB-compatible server does atomically
+ * (DESIGN.md); status changes are conditional updates on the current status.
+ *
+ * Every function returns LUMIRA_EUNAVAIL when the database cannot be reached (the client is
+ * then reset), LUMIRA_EINTERNAL for another driver failure, and writes the reason to `err`
+ * (`errlen` bytes) for the log, never for the client. */
+
+#define LUMIRA_ORDERS "orders"
+#define LUMIRA_COUNTERS "counters"
+#define LUMIRA_EVENTS "processed_events"
+#define LUMIRA_ASSIGNMENTS "order_assignments"
+
+/* "LU" + yymmdd + a sequence of 3 or more digits (up to 20). */
+#define LUMIRA_ORDER_NUMBER_MAX 28
+
+enum lumira_order_status {
+    LUMIRA_ORDER_NONE = -1,
+    LUMIRA_ORDER_PENDING,
+    LUMIRA_ORDER_PAID,
+    LUMIRA_ORDER_PROCESSING,
+    LUMIRA_ORDER_COMPLETED,
+    LUMIRA_ORDER_FAILED,
+    LUMIRA_ORDER_REFUNDED,
+};
+
+/* The status as stored ("pending", ...), or NULL for LUMIRA_ORDER_NONE. */
+const char *lumira_order_status_name(enum lumira_order_status s);
+
+/* The status named by `len` bytes of `s`, LUMIRA_ORDER_NONE when none. */
+enum lumira_order_status lumira_order_status_parse(const char *s, size_t len);
+
+/* The transitions API.md allows for PATCH /api/orders/:id/status: pending→paid|failed,
+ * paid→processing|refunded, processing→completed|failed, completed→refunded. */
+bool lumira_order_transition_allowed(enum lumira_order_status from, enum lumira_order_status to);
+
+/* Levels 1-4: their names ("Simple", "Intuitive", "Alchimique", "Intégrale") and amounts in
+ * cents (0, 1400, 2900, 4900). NULL / -1 for another level. */
+const char *lumira_level_name(int64_t level);
+int64_t lumira_level_amount(int64_t level);
+
+/* Writes the order number of sequence `seq` on the UTC day of `epoch_ms`: "LU261130007".
+ * False when it does not fit `size` bytes. */
+bool lumira_order_number_format(int64_t epoch_ms, uint64_t seq, char *out, size_t size);
+
+/* The counter's id for the UTC day of `epoch_ms`: "orders-261130" (out: 16 bytes). */
+void lumira_order_counter_id(int64_t epoch_ms, char out[16]);
+
+/* True when `len` bytes of `s` have the shape of an order number. */
+bool lumira_order_number_valid(const char *s, size_t len);
+
+/* What the programs need to decide about an order; the rest of the document stays in BSON. */
+struct lumira_order {
+    char id[LUMIRA_OID_HEX + 1];
+    char number[LUMIRA_ORDER_NUMBER_MAX + 1];
+    char user_id[LUMIRA_OID_HEX + 1]; /* "" when absent */
+    char email[LUMIRA_MAX_EMAIL + 1];
+    int64_t level;
+    int64_t amount;
+    enum lumira_order_status status; /* LUMIRA_ORDER_NONE for an unknown stored status */
+    char assigned_to[LUMIRA_OID_HEX + 1]; /* assignedExpertId, "" when nobody */
+    bool has_content;                     /* generatedContent is set */
+};
+
+/* Creates the indexes (idempotent): orders.orderNumber (unique), orders.createdAt,
+ * orders.status + createdAt, orders.userEmail, orders.paymentIntentId,
+ * orders.assignedExpertId, orders.userId. LUMIRA_ECONFIG when an index of one of those names
+ * exists with other options. */
+enum lumira_err lumira_orders_ensure_indexes(struct lumira_mongo *m, char *err,
+                                             size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* A new order. `form` is the validated formData (copied). */
+struct lumira_order_new {
+    bson_oid_t user_id;
+    const char *email;
+    int64_t level;
+    const bson_t *form;
+};
+
+/* Inserts a `pending` order with the next free order number of the day of `now_ms`, and fills
+ * `out`. The number comes from `counters` ($inc, upsert); a number already taken (a server
+ * that does $inc as read-modify-write, or a counter reset by hand) takes the next one, up to a
+ * bound after which LUMIRA_EINTERNAL. */
+enum lumira_err lumira_orders_create(struct lumira_mongo *m, const struct lumira_order_new *o,
+                                     int64_t now_ms, struct lumira_order *out, char *err,
+                                     size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Finds one order by `filter` into `out` and, when `doc` is not NULL, a copy of the whole
+ * document (the caller bson_destroy()s it). LUMIRA_ENOTFOUND when none. */
+enum lumira_err lumira_orders_find(struct lumira_mongo *m, const bson_t *filter,
+                                   struct lumira_order *out, bson_t **doc, char *err,
+                                   size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Finds the order whose id is `id` (24 hex characters). */
+enum lumira_err lumira_orders_find_id(struct lumira_mongo *m, const char *id,
+                                      struct lumira_order *out, bson_t **doc, char *err,
+                                      size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Moves order `o` from o->status to `to`, setting `set` (may be NULL) and updatedAt in the same
+ * conditional update ({_id, status: from}). LUMIRA_ENOTFOUND when the order was not in o->status
+ * any more (someone else moved it: re-read to tell). On success logs `order status changed`
+ * (orderNumber, from, to, by) and sets o->status. No check of the transition table here: the
+ * caller decides what is allowed. */
+enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_order *o,
+                                         enum lumira_order_status to, const bson_t *set,
+                                         const char *by, int64_t now_ms, char *err,
+                                         size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* $set `set` (and updatedAt) on order `id` whatever its status; LUMIRA_ENOTFOUND when no such
+ * order. When `status` is not LUMIRA_ORDER_NONE the update applies only while the order is in
+ * that status (LUMIRA_ENOTFOUND otherwise). */
+enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
+                                  enum lumira_order_status status, const bson_t *set,
+                                  int64_t now_ms, char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Appends to `arr` the orders matching `filter` in `sort` order, skipping `skip` and at most
+ * `limit`, each as lumira_bson_to_json() gives it but without `generatedContent` (up to a
+ * mebibyte per order: GET /api/orders/:id shows it). */
+enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter, const bson_t *sort,
+                                   int64_t skip, int64_t limit, struct json_object *arr,
+                                   char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Sums integer field `field` (NULL: counts) of the orders matching `match`: grouped by level
+ * when `by_level` (out[l] for levels 1-4; index 0 unused), else into out[0]. Uses only $match
+ * and $group with one $sum, which every server does right. */
+enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, bool by_level,
+                                  const char *field, int64_t out[5], char *err,
+                                  size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Records Stripe event `id` as processed. LUMIRA_EEXIST when it already was. */
+enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, const char *type,
+                                     const char *order_id, const char *outcome, int64_t now_ms,
+                                     char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* LUMIRA_OK when Stripe event `id` was processed, LUMIRA_ENOTFOUND when not. */
+enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char *err,
+                                   size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Gives order `order_id` to expert `expert_id` (`name` for display): an insert into
+ * `order_assignments` under the order's id. LUMIRA_EEXIST when the order is already someone's;
+ * then `holder` (LUMIRA_OID_HEX + 1 bytes) gets that expert's id. */
+enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_id,
+                                     const char *expert_id, const char *name, int64_t now_ms,
+                                     char holder[LUMIRA_OID_HEX + 1], char *err,
+                                     size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* A BSON document as the API shows it: ObjectIds as 24-hex strings, dates as ISO-8601 strings,
+ * numbers as numbers; "_id" is also given as "id" at the top level. NULL with *ok false on
+ * allocation failure. */
+struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok);
+
+#endif

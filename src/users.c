@@ -1,0 +1,193 @@
+#include <string.h>
+
+#include "orders.h"
+#include "str.h"
+#include "users.h"
+
+/* The fields of a checkout's formData kept on the user. */
+static const char *const user_fields[] = {"firstName", "lastName", "phone", "dateOfBirth"};
+
+enum lumira_err lumira_users_ensure_indexes(struct lumira_mongo *m, char *err, size_t errlen)
+{
+    bson_t keys = BSON_INITIALIZER;
+    enum lumira_err res;
+
+    BSON_APPEND_INT32(&keys, "email", 1);
+    res = lumira_mongo_ensure_index(m, LUMIRA_USERS, &keys, "email_1", true, err, errlen);
+    bson_destroy(&keys);
+    return res;
+}
+
+/* Appends to `doc` the user fields that `form` has. */
+static void copy_user_fields(bson_t *doc, const bson_t *form)
+{
+    bson_iter_t it;
+    size_t i;
+
+    for (i = 0; i < sizeof(user_fields) / sizeof(user_fields[0]); i++)
+        if (bson_iter_init_find(&it, form, user_fields[i]) && BSON_ITER_HOLDS_UTF8(&it))
+            (void)bson_append_iter(doc, user_fields[i], -1, &it);
+}
+
+static void read_user(const bson_t *doc, struct lumira_user *out)
+{
+    bson_iter_t it;
+
+    memset(out, 0, sizeof(*out));
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+        bson_oid_copy(bson_iter_oid(&it), &out->oid);
+        bson_oid_to_string(&out->oid, out->id);
+    }
+    if (bson_iter_init_find(&it, doc, "stripeCustomerId") && BSON_ITER_HOLDS_UTF8(&it)) {
+        uint32_t len;
+        const char *s = bson_iter_utf8(&it, &len);
+
+        if (len <= LUMIRA_STRIPE_ID_MAX)
+            memcpy(out->stripe_customer, s, (size_t)len + 1);
+    }
+}
+
+/* Finds the user of `email` and updates its fields from `form`. */
+static enum lumira_err find_update(mongoc_collection_t *c, struct lumira_mongo *m,
+                                   const char *email, const bson_t *form, int64_t now_ms,
+                                   struct lumira_user *out, char *err, size_t errlen)
+{
+    mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
+    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, set, reply;
+    bson_iter_t it;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_ENOTFOUND;
+
+    BSON_APPEND_UTF8(&query, "email", email);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    copy_user_fields(&set, form);
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms);
+    bson_append_document_end(&update, &set);
+    mongoc_find_and_modify_opts_set_update(opts, &update);
+    mongoc_find_and_modify_opts_set_flags(opts, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    if (!mongoc_collection_find_and_modify_with_opts(c, &query, opts, &reply, &error)) {
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_t value;
+
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&value, data, len)) {
+            read_user(&value, out);
+            res = out->id[0] != '\0' ? LUMIRA_OK : LUMIRA_EINTERNAL;
+            if (res != LUMIRA_OK)
+                (void)lumira_str_fmt(err, errlen, "a user without an ObjectId _id");
+        }
+    }
+    bson_destroy(&reply);
+    mongoc_find_and_modify_opts_destroy(opts);
+    bson_destroy(&query);
+    bson_destroy(&update);
+    return res;
+}
+
+enum lumira_err lumira_users_upsert(struct lumira_mongo *m, const char *email, const bson_t *form,
+                                    int64_t now_ms, struct lumira_user *out, char *err,
+                                    size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_USERS, err, errlen);
+    bson_t doc = BSON_INITIALIZER;
+    bson_error_t error;
+    enum lumira_err res;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    res = find_update(c, m, email, form, now_ms, out, err, errlen);
+    if (res == LUMIRA_ENOTFOUND) {
+        memset(out, 0, sizeof(*out));
+        bson_oid_init(&out->oid, NULL);
+        bson_oid_to_string(&out->oid, out->id);
+        BSON_APPEND_OID(&doc, "_id", &out->oid);
+        BSON_APPEND_UTF8(&doc, "email", email);
+        copy_user_fields(&doc, form);
+        BSON_APPEND_INT32(&doc, "totalOrders", 0);
+        BSON_APPEND_DATE_TIME(&doc, "createdAt", now_ms);
+        BSON_APPEND_DATE_TIME(&doc, "updatedAt", now_ms);
+        res = LUMIRA_OK;
+        if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &error))
+            res = lumira_mongo_fail(m, &error, err, errlen);
+        if (res == LUMIRA_EEXIST) /* made by a checkout running at the same time */
+            res = find_update(c, m, email, form, now_ms, out, err, errlen);
+    }
+    bson_destroy(&doc);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+/* updateOne({_id}, `update`) on users. */
+static enum lumira_err update_user(struct lumira_mongo *m, const bson_oid_t *id,
+                                   const bson_t *update, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_USERS, err, errlen);
+    bson_t filter = BSON_INITIALIZER;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_OID(&filter, "_id", id);
+    if (!mongoc_collection_update_one(c, &filter, update, NULL, NULL, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_users_set_customer(struct lumira_mongo *m, const bson_oid_t *id,
+                                          const char *customer, int64_t now_ms, char *err,
+                                          size_t errlen)
+{
+    bson_t update = BSON_INITIALIZER, set;
+    enum lumira_err res;
+
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "stripeCustomerId", customer);
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms);
+    bson_append_document_end(&update, &set);
+    res = update_user(m, id, &update, err, errlen);
+    bson_destroy(&update);
+    return res;
+}
+
+enum lumira_err lumira_users_refresh_stats(struct lumira_mongo *m, const char *user_id,
+                                           int64_t paid_at_ms, int64_t now_ms, char *err,
+                                           size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER, in, update = BSON_INITIALIZER, child;
+    bson_oid_t oid;
+    int64_t n = 0;
+    enum lumira_err res;
+
+    if (!lumira_oid_parse(user_id, strlen(user_id), &oid)) {
+        (void)lumira_str_fmt(err, errlen, "an order without a userId");
+        return LUMIRA_EINTERNAL;
+    }
+    BSON_APPEND_OID(&filter, "userId", &oid);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "status", &child);
+    BSON_APPEND_ARRAY_BEGIN(&child, "$in", &in);
+    BSON_APPEND_UTF8(&in, "0", "paid");
+    BSON_APPEND_UTF8(&in, "1", "processing");
+    BSON_APPEND_UTF8(&in, "2", "completed");
+    bson_append_array_end(&child, &in);
+    bson_append_document_end(&filter, &child);
+    res = lumira_mongo_count(m, LUMIRA_ORDERS, &filter, &n, err, errlen);
+    bson_destroy(&filter);
+    if (res != LUMIRA_OK)
+        return res;
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &child);
+    BSON_APPEND_INT64(&child, "totalOrders", n);
+    BSON_APPEND_DATE_TIME(&child, "lastOrderAt", paid_at_ms);
+    bson_append_document_end(&update, &child);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &child);
+    BSON_APPEND_DATE_TIME(&child, "updatedAt", now_ms);
+    bson_append_document_end(&update, &child);
+    res = update_user(m, &oid, &update, err, errlen);
+    bson_destroy(&update);
+    return res;
+}
