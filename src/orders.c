@@ -282,8 +282,8 @@ enum lumira_err lumira_orders_create(struct lumira_mongo *m, const struct lumira
             return res;
         memset(out, 0, sizeof(*out));
         if (!lumira_order_number_format(now_ms, seq, out->number, sizeof(out->number))) {
-            (void)lumira_str_fmt(err, errlen, "counter %s: sequence %" PRIu64 " too large",
-                                 counter, seq);
+            (void)lumira_str_fmt(err, errlen, "counter %s: sequence %" PRIu64 " too large", counter,
+                                 seq);
             return LUMIRA_EINTERNAL;
         }
         c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
@@ -327,8 +327,7 @@ enum lumira_err lumira_orders_create(struct lumira_mongo *m, const struct lumira
 }
 
 enum lumira_err lumira_orders_find(struct lumira_mongo *m, const bson_t *filter,
-                                   struct lumira_order *out, bson_t **doc, char *err,
-                                   size_t errlen)
+                                   struct lumira_order *out, bson_t **doc, char *err, size_t errlen)
 {
     mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
     mongoc_cursor_t *cur;
@@ -394,8 +393,8 @@ static enum lumira_err update_one(struct lumira_mongo *m, const bson_t *filter, 
     bson_append_document_end(&update, &child);
     if (res == LUMIRA_OK && !mongoc_collection_update_one(c, filter, &update, NULL, &reply, &error))
         res = lumira_mongo_fail(m, &error, err, errlen);
-    else if (res == LUMIRA_OK && (!bson_iter_init_find(&it, &reply, "matchedCount") ||
-                                  bson_iter_as_int64(&it) < 1))
+    else if (res == LUMIRA_OK &&
+             (!bson_iter_init_find(&it, &reply, "matchedCount") || bson_iter_as_int64(&it) < 1))
         res = LUMIRA_ENOTFOUND;
     if (res != LUMIRA_ENOMEM)
         bson_destroy(&reply);
@@ -412,8 +411,8 @@ enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_o
     bson_oid_t oid;
     enum lumira_err res = LUMIRA_OK;
 
-    if (!lumira_oid_parse(o->id, strlen(o->id), &oid) || lumira_order_status_name(o->status) == NULL ||
-        lumira_order_status_name(to) == NULL) {
+    if (!lumira_oid_parse(o->id, strlen(o->id), &oid) ||
+        lumira_order_status_name(o->status) == NULL || lumira_order_status_name(to) == NULL) {
         (void)lumira_str_fmt(err, errlen, "transition of an order without id or status");
         return LUMIRA_EINTERNAL;
     }
@@ -460,8 +459,8 @@ enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
 }
 
 enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter, const bson_t *sort,
-                                   int64_t skip, int64_t limit, struct json_object *arr,
-                                   char *err, size_t errlen)
+                                   int64_t skip, int64_t limit, struct json_object *arr, char *err,
+                                   size_t errlen)
 {
     mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
     mongoc_cursor_t *cur;
@@ -619,8 +618,7 @@ enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, con
     return res;
 }
 
-enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char *err,
-                                   size_t errlen)
+enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char *err, size_t errlen)
 {
     bson_t filter = BSON_INITIALIZER;
     enum lumira_err res;

@@ -73,7 +73,7 @@ struct lumira_order {
     char email[LUMIRA_MAX_EMAIL + 1];
     int64_t level;
     int64_t amount;
-    enum lumira_order_status status; /* LUMIRA_ORDER_NONE for an unknown stored status */
+    enum lumira_order_status status;      /* LUMIRA_ORDER_NONE for an unknown stored status */
     char assigned_to[LUMIRA_OID_HEX + 1]; /* assignedExpertId, "" when nobody */
     bool has_content;                     /* generatedContent is set */
 };
@@ -133,8 +133,8 @@ enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
  * `limit`, each as lumira_bson_to_json() gives it but without `generatedContent` (up to a
  * mebibyte per order: GET /api/orders/:id shows it). */
 enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter, const bson_t *sort,
-                                   int64_t skip, int64_t limit, struct json_object *arr,
-                                   char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+                                   int64_t skip, int64_t limit, struct json_object *arr, char *err,
+                                   size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* Sums integer field `field` (NULL: counts) of the orders matching `match`: grouped by level
  * when `by_level` (out[l] for levels 1-4; index 0 unused), else into out[0]. Uses only $match

@@ -1,0 +1,112 @@
+/* lumira-orders: what its source files share (cgi-bin/lumira-orders.c has the routes and main;
+ * orders-payments.c checkout and the Stripe webhook, orders-api.c the orders API, orders-desk.c
+ * the expert desk). Private to the program. */
+#ifndef LUMIRA_ORDERS_PROG_H
+#define LUMIRA_ORDERS_PROG_H
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "auth.h"
+#include "clock.h"
+#include "experts.h"
+#include "fetch.h"
+#include "json.h"
+#include "log.h"
+#include "orders.h"
+#include "server.h"
+#include "str.h"
+#include "stripe.h"
+#include "users.h"
+#include "valid.h"
+#include "webhook.h"
+
+/* Stripe's own tolerance for webhook timestamps. */
+#define WEBHOOK_TOLERANCE_S 300
+#define MAX_PHONE_CHARS 32
+#define MAX_SHORT_CHARS 100
+#define MAX_QUESTION_CHARS 2000
+#define MAX_NOTES_CHARS 5000
+#define MAX_PROMPT_CHARS 20000
+#define MAX_CONTENT_CHARS 100000
+#define MAX_CONTENT_FIELDS 32
+#define MAX_REASON 200
+#define DESK_LIST_MAX 100
+#define DAY_MS (86400 * INT64_C(1000))
+
+struct ctx {
+    const struct lumira_config *cfg;
+    struct lumira_mongo *db;
+    struct lumira_stripe *stripe;
+    struct lumira_fetch *fetch;
+    bool indexes_done;
+};
+
+/* No bound, for append_range(). */
+#define NO_BOUND INT64_MIN
+
+/* Makes the indexes once per worker; a database that is down at start is retried on the next
+ * request. */
+void ensure_indexes(struct ctx *c);
+
+/* Logs a failed data access and answers 503 or 500. */
+void db_failed(struct lumira_req *req, struct lumira_resp *resp, enum lumira_err res,
+               const char *what, const char *err);
+
+/* Logs one line about an order, with its number and the customer's address masked. */
+void log_order(enum lumira_log_level level, const struct lumira_order *o, const char *msg);
+
+/* Midnight UTC of the day of `now_ms`. */
+int64_t day_start(int64_t now_ms);
+
+/* Appends string field `key` of `obj` to `out` when present, after lumira_valid_str(). */
+void form_str(struct lumira_valid *v, const struct json_object *obj, bson_t *out, const char *key,
+              unsigned flags, size_t min, size_t max);
+
+/* Reads generatedContent: an object of at most MAX_CONTENT_FIELDS strings. Absent is allowed
+ * when not `required`. *present says whether `out` was filled. */
+void read_content(struct lumira_valid *v, const struct json_object *body, bool required,
+                  bson_t *out, bool *present);
+
+/* The route's ":id" as an ObjectId in text; otherwise answers 400 INVALID_ID. */
+bool order_param(struct lumira_req *req, struct lumira_resp *resp, char id[LUMIRA_OID_HEX + 1]);
+
+/* Loads order `id` (and its document when `doc`); otherwise answers 404 or the failure. */
+bool load_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp, const char *id,
+                struct lumira_order *o, bson_t **doc);
+
+/* 409 INVALID_TRANSITION naming both statuses. */
+void invalid_transition(struct lumira_req *req, struct lumira_resp *resp,
+                        enum lumira_order_status from, const char *to);
+
+/* Answers {"success": true, "order": <the order as stored now>}. */
+void reply_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp, const char *id);
+
+/* Appends {field: {$gte: from, $lte: to}} for whichever bound is set. */
+void append_range(bson_t *filter, const char *field, int64_t from, int64_t to);
+
+/* The start of every /api/orders/:id handler: an expert, a well-formed id. */
+bool expert_and_id(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
+                   struct lumira_expert *me, char id[LUMIRA_OID_HEX + 1]);
+
+/* The route handlers. */
+void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_list(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_get(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_status(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_review(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_content(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_delivered(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_overview(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_by_number(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_pending(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_assigned(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_assign(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_stats(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+
+#endif

@@ -1,0 +1,184 @@
+/* lumira-orders: the helpers its handlers share (lumira-orders.h). */
+#include <string.h>
+
+#include "lumira-orders.h"
+
+void ensure_indexes(struct ctx *c)
+{
+    char err[LUMIRA_MAX_ERRMSG];
+    enum lumira_err res;
+
+    if (c->indexes_done)
+        return;
+    res = lumira_orders_ensure_indexes(c->db, err, sizeof(err));
+    if (res == LUMIRA_OK || res == LUMIRA_ECONFIG)
+        res = lumira_users_ensure_indexes(c->db, err, sizeof(err));
+    if (res == LUMIRA_OK) {
+        c->indexes_done = true;
+    } else if (res == LUMIRA_ECONFIG) {
+        lumira_log(LUMIRA_LOG_ERROR, "db", "%s", err);
+        c->indexes_done = true;
+    } else {
+        lumira_log(LUMIRA_LOG_WARN, "db", "cannot create the orders indexes yet: %s", err);
+    }
+}
+
+void db_failed(struct lumira_req *req, struct lumira_resp *resp, enum lumira_err res,
+               const char *what, const char *err)
+{
+    lumira_log(res == LUMIRA_EUNAVAIL ? LUMIRA_LOG_WARN : LUMIRA_LOG_ERROR, "db", "%s: %s", what,
+               err);
+    lumira_resp_fail(resp, req, res);
+}
+
+void log_order(enum lumira_log_level level, const struct lumira_order *o, const char *msg)
+{
+    char masked[LUMIRA_MAX_EMAIL + 8];
+    struct lumira_log_field fields[] = {
+        LUMIRA_LOG_STR("orderNumber", o->number),
+        LUMIRA_LOG_STR("email", masked),
+        LUMIRA_LOG_END,
+    };
+
+    lumira_log_mask_email(o->email, strlen(o->email), masked, sizeof(masked));
+    lumira_log_fields(level, "orders", fields, "%s", msg);
+}
+
+int64_t day_start(int64_t now_ms)
+{
+    return now_ms - now_ms % DAY_MS;
+}
+
+void form_str(struct lumira_valid *v, const struct json_object *obj, bson_t *out, const char *key,
+              unsigned flags, size_t min, size_t max)
+{
+    const char *s;
+    size_t len;
+
+    if (lumira_valid_str(v, obj, key, flags, min, max, &s, &len) && s != NULL)
+        bson_append_utf8(out, key, -1, s, (int)len);
+}
+
+void read_content(struct lumira_valid *v, const struct json_object *body, bool required,
+                  bson_t *out, bool *present)
+{
+    struct json_object *gc;
+    enum lumira_err res = lumira_json_get_object(body, "generatedContent", &gc);
+    size_t n = 0;
+
+    *present = false;
+    if (res == LUMIRA_ENOTFOUND) {
+        if (required)
+            lumira_valid_fail(v, "generatedContent", "is required");
+        return;
+    }
+    if (res != LUMIRA_OK) {
+        lumira_valid_fail(v, "generatedContent", "must be an object");
+        return;
+    }
+    lumira_valid_prefix(v, "generatedContent");
+    json_object_object_foreach(gc, key, val)
+    {
+        size_t klen = strlen(key);
+
+        (void)val;
+        if (++n > MAX_CONTENT_FIELDS) {
+            lumira_valid_prefix(v, NULL);
+            lumira_valid_fail(v, "generatedContent", "has too many fields (at most 32)");
+            return;
+        }
+        if (klen == 0 || klen > LUMIRA_UTF8_BYTES(MAX_SHORT_CHARS) || key[0] == '$' ||
+            strchr(key, '.') != NULL) {
+            lumira_valid_fail(v, "(name)",
+                              "field names must be 1-100 characters without '.' "
+                              "or a leading '$'");
+            continue;
+        }
+        form_str(v, gc, out, key, LUMIRA_VALID_MULTILINE, 0, MAX_CONTENT_CHARS);
+    }
+    lumira_valid_prefix(v, NULL);
+    *present = true;
+}
+
+bool order_param(struct lumira_req *req, struct lumira_resp *resp, char id[LUMIRA_OID_HEX + 1])
+{
+    size_t len;
+    const char *s = lumira_req_param(req, "id", &len);
+    bson_oid_t oid;
+
+    if (s == NULL || !lumira_oid_parse(s, len, &oid)) {
+        lumira_resp_error(resp, req, 400, "INVALID_ID", "Invalid order id", NULL);
+        return false;
+    }
+    bson_oid_to_string(&oid, id);
+    return true;
+}
+
+bool load_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp, const char *id,
+                struct lumira_order *o, bson_t **doc)
+{
+    char err[LUMIRA_MAX_ERRMSG];
+    enum lumira_err res = lumira_orders_find_id(c->db, id, o, doc, err, sizeof(err));
+
+    if (res == LUMIRA_OK)
+        return true;
+    if (res == LUMIRA_ENOTFOUND)
+        lumira_resp_error(resp, req, 404, "ORDER_NOT_FOUND", "Order not found", NULL);
+    else
+        db_failed(req, resp, res, "order lookup failed", err);
+    return false;
+}
+
+void invalid_transition(struct lumira_req *req, struct lumira_resp *resp,
+                        enum lumira_order_status from, const char *to)
+{
+    bool ok = true;
+    struct json_object *extra = lumira_json_new_object(&ok);
+    char msg[96];
+
+    lumira_json_put_str(extra, "from", lumira_order_status_name(from), &ok);
+    lumira_json_put_str(extra, "to", to, &ok);
+    (void)lumira_str_fmt(
+        msg, sizeof(msg), "An order that is %s cannot become %s",
+        lumira_order_status_name(from) != NULL ? lumira_order_status_name(from) : "unknown", to);
+    lumira_resp_error_with(resp, req, 409, "INVALID_TRANSITION", msg, ok ? extra : NULL);
+    if (!ok)
+        json_object_put(extra);
+}
+
+void reply_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp, const char *id)
+{
+    struct lumira_order o;
+    bson_t *doc = NULL;
+    bool ok = true;
+    struct json_object *root;
+
+    if (!load_order(c, req, resp, id, &o, &doc))
+        return;
+    root = lumira_json_new_object(&ok);
+    lumira_json_put_bool(root, "success", true, &ok);
+    lumira_json_put(root, "order", lumira_bson_to_json(doc, &ok), &ok);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+    bson_destroy(doc);
+}
+
+void append_range(bson_t *filter, const char *field, int64_t from, int64_t to)
+{
+    bson_t r;
+
+    if (from == NO_BOUND && to == NO_BOUND)
+        return;
+    BSON_APPEND_DOCUMENT_BEGIN(filter, field, &r);
+    if (from != NO_BOUND)
+        BSON_APPEND_DATE_TIME(&r, "$gte", from);
+    if (to != NO_BOUND)
+        BSON_APPEND_DATE_TIME(&r, "$lte", to);
+    bson_append_document_end(filter, &r);
+}
+
+bool expert_and_id(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
+                   struct lumira_expert *me, char id[LUMIRA_OID_HEX + 1])
+{
+    return lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, me) &&
+           order_param(req, resp, id);
+}

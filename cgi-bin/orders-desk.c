@@ -1,0 +1,441 @@
+/* lumira-orders: the expert desk and the n8n workflow (API.md "Expert desk";
+ * docs/ORDERS.md). */
+#include <string.h>
+
+#include "lumira-orders.h"
+
+/* Answers {"orders": [...], "count"} for `filter` in `sort` order (at most DESK_LIST_MAX). */
+static void reply_list(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
+                       const bson_t *filter, const bson_t *sort)
+{
+    struct json_object *root = NULL, *orders = json_object_new_array();
+    char err[LUMIRA_MAX_ERRMSG];
+    int64_t total = 0;
+    enum lumira_err res = orders != NULL ? LUMIRA_OK : LUMIRA_ENOMEM;
+    bool ok = true;
+
+    if (res == LUMIRA_OK)
+        res = lumira_mongo_count(c->db, LUMIRA_ORDERS, filter, &total, err, sizeof(err));
+    if (res == LUMIRA_OK)
+        res = lumira_orders_list(c->db, filter, sort, 0, DESK_LIST_MAX, orders, err, sizeof(err));
+    if (res != LUMIRA_OK) {
+        json_object_put(orders);
+        db_failed(req, resp, res, "order list failed", err);
+        return;
+    }
+    root = lumira_json_new_object(&ok);
+    lumira_json_put(root, "orders", orders, &ok);
+    lumira_json_put_int(root, "count", total, &ok);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+}
+
+/* {status: paid, assignedExpertId: {$exists: false}}: the orders waiting for an expert. */
+static void append_queue(bson_t *filter)
+{
+    bson_t ex;
+
+    BSON_APPEND_UTF8(filter, "status", "paid");
+    BSON_APPEND_DOCUMENT_BEGIN(filter, "assignedExpertId", &ex);
+    BSON_APPEND_BOOL(&ex, "$exists", false);
+    bson_append_document_end(filter, &ex);
+}
+
+/* {assignedExpertId: <me>}. */
+static void append_mine(bson_t *filter, const struct lumira_expert *me)
+{
+    bson_oid_t oid;
+
+    if (lumira_oid_parse(me->id, strlen(me->id), &oid))
+        BSON_APPEND_OID(filter, "assignedExpertId", &oid);
+}
+
+void handle_pending(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    struct lumira_expert me;
+    bson_t filter = BSON_INITIALIZER, sort = BSON_INITIALIZER;
+
+    if (lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me)) {
+        append_queue(&filter);
+        BSON_APPEND_INT32(&sort, "createdAt", 1);
+        BSON_APPEND_INT32(&sort, "_id", 1);
+        reply_list(c, req, resp, &filter, &sort);
+    }
+    bson_destroy(&filter);
+    bson_destroy(&sort);
+}
+
+void handle_assigned(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    struct lumira_expert me;
+    bson_t filter = BSON_INITIALIZER, sort = BSON_INITIALIZER;
+
+    if (lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me)) {
+        append_mine(&filter, &me);
+        BSON_APPEND_INT32(&sort, "createdAt", -1);
+        BSON_APPEND_INT32(&sort, "_id", -1);
+        reply_list(c, req, resp, &filter, &sort);
+    }
+    bson_destroy(&filter);
+    bson_destroy(&sort);
+}
+
+/* Makes order `o` (paid) mine: the insert into order_assignments decides, then the order shows
+ * it. False when it is someone else's (409 ALREADY_ASSIGNED) or the database failed (answered).
+ * An order that is already mine passes again, which also mends an order whose second write was
+ * lost. */
+static bool take_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
+                       struct lumira_order *o, const struct lumira_expert *me)
+{
+    char holder[LUMIRA_OID_HEX + 1], err[LUMIRA_MAX_ERRMSG];
+    int64_t now = lumira_wall_ms();
+    bson_t set = BSON_INITIALIZER;
+    bson_oid_t eid;
+    enum lumira_err res;
+
+    res = lumira_orders_assign(c->db, o->id, me->id, me->name, now, holder, err, sizeof(err));
+    if (res == LUMIRA_EEXIST && strcmp(holder, me->id) != 0) {
+        log_order(LUMIRA_LOG_INFO, o, "assignment refused: the order is another expert's");
+        lumira_resp_error(resp, req, 409, "ALREADY_ASSIGNED",
+                          "This order is assigned to another expert", NULL);
+        return false;
+    }
+    if (res != LUMIRA_OK && res != LUMIRA_EEXIST) {
+        db_failed(req, resp, res, "order assignment failed", err);
+        return false;
+    }
+    if (strcmp(o->assigned_to, me->id) == 0)
+        return true;
+    (void)lumira_oid_parse(me->id, strlen(me->id), &eid);
+    BSON_APPEND_OID(&set, "assignedExpertId", &eid);
+    BSON_APPEND_UTF8(&set, "assignedExpertName", me->name);
+    BSON_APPEND_DATE_TIME(&set, "assignedAt", now);
+    res = lumira_orders_set(c->db, o->id, LUMIRA_ORDER_NONE, &set, now, err, sizeof(err));
+    bson_destroy(&set);
+    if (res != LUMIRA_OK) {
+        db_failed(req, resp, res, "order assignment update failed", err);
+        return false;
+    }
+    memcpy(o->assigned_to, me->id, sizeof(o->assigned_to));
+    log_order(LUMIRA_LOG_INFO, o, "order assigned");
+    return true;
+}
+
+void handle_assign(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    struct lumira_expert me;
+    struct lumira_order o;
+    char id[LUMIRA_OID_HEX + 1];
+
+    if (!expert_and_id(c, req, resp, &me, id) || !load_order(c, req, resp, id, &o, NULL))
+        return;
+    if (o.assigned_to[0] != '\0' && strcmp(o.assigned_to, me.id) != 0) {
+        lumira_resp_error(resp, req, 409, "ALREADY_ASSIGNED",
+                          "This order is assigned to another expert", NULL);
+        return;
+    }
+    if (o.status != LUMIRA_ORDER_PAID && strcmp(o.assigned_to, me.id) != 0) {
+        invalid_transition(req, resp, o.status, "assigned");
+        return;
+    }
+    if (take_order(c, req, resp, &o, &me))
+        reply_order(c, req, resp, id);
+}
+
+/* The JSON posted to n8n: what the workflow needs to prepare the reading. */
+static struct json_object *n8n_payload(const bson_t *doc, const struct lumira_expert *me,
+                                       const char *prompt, size_t plen, const char *instr,
+                                       size_t ilen, bool *ok)
+{
+    static const char *const keep[] = {"orderNumber", "level",  "levelName", "userEmail",
+                                       "formData",    "amount", "createdAt"};
+    struct json_object *full = lumira_bson_to_json(doc, ok), *out = lumira_json_new_object(ok), *v;
+    size_t i;
+
+    if (full != NULL && json_object_object_get_ex(full, "_id", &v))
+        lumira_json_put(out, "orderId", json_object_get(v), ok);
+    for (i = 0; full != NULL && i < sizeof(keep) / sizeof(keep[0]); i++)
+        if (json_object_object_get_ex(full, keep[i], &v))
+            lumira_json_put(out, keep[i], json_object_get(v), ok);
+    lumira_json_put_strn(out, "expertPrompt", prompt, plen, ok);
+    if (instr != NULL)
+        lumira_json_put_strn(out, "expertInstructions", instr, ilen, ok);
+    lumira_json_put_str(out, "expertId", me->id, ok);
+    lumira_json_put_str(out, "expertName", me->name, ok);
+    json_object_put(full);
+    if (!*ok) {
+        json_object_put(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Posts the payload to n8n. False with `reason` when n8n did not take it. */
+static bool n8n_post(struct ctx *c, struct json_object *payload, char reason[MAX_REASON])
+{
+    struct lumira_fetch_reply r;
+    struct lumira_buf json;
+    enum lumira_err res;
+    bool done = false;
+
+    lumira_buf_init(&json, LUMIRA_MAX_BODY);
+    lumira_fetch_reply_init(&r, 64 * 1024);
+    res = lumira_json_serialize(payload, &json);
+    if (res != LUMIRA_OK) {
+        (void)lumira_str_fmt(reason, MAX_REASON, "n8n: cannot serialise the order: %s",
+                             lumira_strerror(res));
+    } else {
+        res = lumira_fetch_post_json(c->fetch, c->cfg->n8n_webhook_url, json.ptr, json.len, NULL,
+                                     c->cfg->n8n_timeout_ms, &r);
+        if (res != LUMIRA_OK)
+            (void)lumira_str_fmt(reason, MAX_REASON, "n8n: %s", r.error);
+        else if (r.status < 200 || r.status > 299)
+            (void)lumira_str_fmt(reason, MAX_REASON, "n8n: HTTP %ld", r.status);
+        else
+            done = true;
+        lumira_log(done ? LUMIRA_LOG_INFO : LUMIRA_LOG_WARN, "n8n", "POST to n8n: %s (%lldms)",
+                   done ? "accepted" : reason, (long long)r.elapsed_ms);
+    }
+    lumira_fetch_reply_cleanup(&r);
+    lumira_buf_cleanup(&json);
+    return done;
+}
+
+void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    struct lumira_expert me;
+    struct lumira_order o;
+    struct lumira_valid v;
+    struct json_object *body = NULL, *payload = NULL, *root;
+    const char *idstr, *prompt, *instr;
+    size_t idlen, plen, ilen;
+    char id[LUMIRA_OID_HEX + 1], reason[MAX_REASON], err[LUMIRA_MAX_ERRMSG];
+    bson_t set = BSON_INITIALIZER, back = BSON_INITIALIZER, *doc = NULL;
+    bson_oid_t oid;
+    int64_t now = lumira_wall_ms();
+    enum lumira_err res;
+    bool ok = true;
+
+    lumira_valid_init(&v);
+    if (!lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me) ||
+        !lumira_valid_body(req, resp, &body))
+        goto out;
+    if (lumira_valid_str(&v, body, "orderId", LUMIRA_VALID_REQUIRED, 1, 64, &idstr, &idlen) &&
+        !lumira_oid_parse(idstr, idlen, &oid))
+        lumira_valid_fail(&v, "orderId", "must be an order id (24 hexadecimal characters)");
+    (void)lumira_valid_str(&v, body, "expertPrompt", LUMIRA_VALID_REQUIRED | LUMIRA_VALID_MULTILINE,
+                           1, MAX_PROMPT_CHARS, &prompt, &plen);
+    (void)lumira_valid_str(&v, body, "expertInstructions", LUMIRA_VALID_MULTILINE, 0,
+                           MAX_PROMPT_CHARS, &instr, &ilen);
+    if (lumira_valid_failed(&v)) {
+        lumira_valid_respond(&v, resp, req);
+        goto out;
+    }
+    if (c->cfg->n8n_webhook_url == NULL) {
+        lumira_log(LUMIRA_LOG_ERROR, "n8n", "process-order refused: N8N_WEBHOOK_URL is not set");
+        lumira_resp_error(resp, req, 503, "N8N_NOT_CONFIGURED",
+                          "The content workflow is not configured", NULL);
+        goto out;
+    }
+    bson_oid_to_string(&oid, id);
+    if (!load_order(c, req, resp, id, &o, &doc))
+        goto out;
+    if (o.assigned_to[0] != '\0' && strcmp(o.assigned_to, me.id) != 0) {
+        lumira_resp_error(resp, req, 409, "ALREADY_ASSIGNED",
+                          "This order is assigned to another expert", NULL);
+        goto out;
+    }
+    if (o.status != LUMIRA_ORDER_PAID) {
+        invalid_transition(req, resp, o.status, "processing");
+        goto out;
+    }
+    if (!take_order(c, req, resp, &o, &me))
+        goto out;
+    bson_append_utf8(&set, "expertPrompt", -1, prompt, (int)plen);
+    if (instr != NULL)
+        bson_append_utf8(&set, "expertInstructions", -1, instr, (int)ilen);
+    BSON_APPEND_DATE_TIME(&set, "processingStartedAt", now);
+    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PROCESSING, &set, "expert", now, err,
+                                   sizeof(err));
+    if (res == LUMIRA_ENOTFOUND) {
+        if (load_order(c, req, resp, id, &o, NULL))
+            invalid_transition(req, resp, o.status, "processing");
+        goto out;
+    }
+    if (res != LUMIRA_OK) {
+        db_failed(req, resp, res, "order status update failed", err);
+        goto out;
+    }
+    payload = n8n_payload(doc, &me, prompt, plen, instr, ilen, &ok);
+    if (payload == NULL) {
+        (void)lumira_str_fmt(reason, sizeof(reason), "out of memory");
+    } else if (n8n_post(c, payload, reason)) {
+        root = lumira_json_new_object(&ok);
+        lumira_json_put_bool(root, "success", true, &ok);
+        lumira_json_put_str(root, "orderId", o.id, &ok);
+        lumira_json_put_str(root, "orderNumber", o.number, &ok);
+        lumira_json_put_str(root, "status", "processing", &ok);
+        lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+        goto out;
+    }
+    /* n8n did not take it: the order goes back to the desk. */
+    BSON_APPEND_UTF8(&back, "n8nError", reason);
+    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n-failure",
+                                   lumira_wall_ms(), err, sizeof(err));
+    if (res != LUMIRA_OK)
+        lumira_log(LUMIRA_LOG_ERROR, "db", "order %s stays processing after an n8n failure: %s",
+                   o.number, err);
+    {
+        struct json_object *extra = lumira_json_new_object(&ok);
+
+        lumira_json_put_str(extra, "orderId", o.id, &ok);
+        lumira_json_put_str(extra, "orderNumber", o.number, &ok);
+        lumira_resp_error_with(resp, req, 502, "N8N_ERROR",
+                               "The content workflow did not accept the order", ok ? extra : NULL);
+        if (!ok)
+            json_object_put(extra);
+    }
+out:
+    json_object_put(payload);
+    bson_destroy(doc);
+    bson_destroy(&set);
+    bson_destroy(&back);
+    json_object_put(body);
+    lumira_valid_cleanup(&v);
+}
+
+void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    const char *sig = lumira_req_env(req, "HTTP_X_N8N_SIGNATURE"), *idstr, *error;
+    struct json_object *body = NULL, *root;
+    struct lumira_valid v;
+    struct lumira_order o;
+    char id[LUMIRA_OID_HEX + 1], why[128], err[LUMIRA_MAX_ERRMSG];
+    size_t idlen, elen;
+    bson_t set = BSON_INITIALIZER, gc, r;
+    bson_oid_t oid;
+    bool success = false, present = false, ok = true;
+    int64_t now = lumira_wall_ms();
+    enum lumira_err res;
+
+    lumira_valid_init(&v);
+    res = lumira_n8n_sig_verify(sig != NULL ? sig : "", sig != NULL ? strlen(sig) : 0,
+                                req->body.ptr != NULL ? req->body.ptr : "", req->body.len,
+                                c->cfg->n8n_callback_secret, why, sizeof(why));
+    if (res != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_WARN, "n8n", "callback refused: %s", why);
+        lumira_resp_error(resp, req, 401, "INVALID_SIGNATURE", "Invalid signature", NULL);
+        goto out;
+    }
+    if (!lumira_valid_body(req, resp, &body))
+        goto out;
+    if (lumira_valid_str(&v, body, "orderId", LUMIRA_VALID_REQUIRED, 1, 64, &idstr, &idlen) &&
+        !lumira_oid_parse(idstr, idlen, &oid))
+        lumira_valid_fail(&v, "orderId", "must be an order id (24 hexadecimal characters)");
+    res = lumira_json_get_bool(body, "success", &success);
+    if (res != LUMIRA_OK)
+        lumira_valid_fail(&v, "success",
+                          res == LUMIRA_ENOTFOUND ? "is required" : "must be true or false");
+    BSON_APPEND_DOCUMENT_BEGIN(&set, "generatedContent", &gc);
+    read_content(&v, body, res == LUMIRA_OK && success, &gc, &present);
+    bson_append_document_end(&set, &gc);
+    (void)lumira_valid_str(&v, body, "error", LUMIRA_VALID_MULTILINE, 0, MAX_QUESTION_CHARS, &error,
+                           &elen);
+    if (lumira_valid_failed(&v)) {
+        lumira_valid_respond(&v, resp, req);
+        goto out;
+    }
+    bson_oid_to_string(&oid, id);
+    if (!load_order(c, req, resp, id, &o, NULL))
+        goto out;
+    if (o.status != LUMIRA_ORDER_PROCESSING) {
+        log_order(LUMIRA_LOG_WARN, &o, "n8n callback for an order not processing");
+        invalid_transition(req, resp, o.status, success ? "processing" : "paid");
+        goto out;
+    }
+    if (success) {
+        BSON_APPEND_DATE_TIME(&set, "contentGeneratedAt", now);
+        BSON_APPEND_DOCUMENT_BEGIN(&set, "expertReview", &r);
+        BSON_APPEND_UTF8(&r, "status", "pending");
+        bson_append_document_end(&set, &r);
+        res = lumira_orders_set(c->db, id, LUMIRA_ORDER_PROCESSING, &set, now, err, sizeof(err));
+        if (res == LUMIRA_OK)
+            log_order(LUMIRA_LOG_INFO, &o, "content received from n8n: awaiting review");
+    } else {
+        bson_t back = BSON_INITIALIZER;
+
+        if (error != NULL)
+            bson_append_utf8(&back, "n8nError", -1, error, (int)elen);
+        else
+            BSON_APPEND_UTF8(&back, "n8nError", "n8n reported a failure");
+        res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n", now, err,
+                                       sizeof(err));
+        bson_destroy(&back);
+    }
+    if (res == LUMIRA_ENOTFOUND) {
+        if (load_order(c, req, resp, id, &o, NULL))
+            invalid_transition(req, resp, o.status, success ? "processing" : "paid");
+        goto out;
+    }
+    if (res != LUMIRA_OK) {
+        db_failed(req, resp, res, "n8n callback update failed", err);
+        goto out;
+    }
+    root = lumira_json_new_object(&ok);
+    lumira_json_put_bool(root, "received", true, &ok);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+out:
+    bson_destroy(&set);
+    json_object_put(body);
+    lumira_valid_cleanup(&v);
+}
+
+void handle_stats(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    static const char *const names[] = {"assigned",  "processing",     "awaitingReview",
+                                        "completed", "completedToday", "pendingQueue"};
+    struct ctx *c = ctx;
+    struct lumira_expert me;
+    int64_t n[6];
+    char err[LUMIRA_MAX_ERRMSG];
+    struct json_object *root, *stats;
+    enum lumira_err res = LUMIRA_OK;
+    bool ok = true;
+    size_t i;
+
+    if (!lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me))
+        return;
+    for (i = 0; res == LUMIRA_OK && i < 6; i++) {
+        bson_t f = BSON_INITIALIZER;
+
+        if (i == 5) {
+            append_queue(&f);
+        } else {
+            append_mine(&f, &me);
+            if (i == 1 || i == 2)
+                BSON_APPEND_UTF8(&f, "status", "processing");
+            if (i == 2)
+                BSON_APPEND_UTF8(&f, "expertReview.status", "pending");
+            if (i == 3 || i == 4)
+                BSON_APPEND_UTF8(&f, "status", "completed");
+            if (i == 4)
+                append_range(&f, "deliveredAt", day_start(lumira_wall_ms()), NO_BOUND);
+        }
+        res = lumira_mongo_count(c->db, LUMIRA_ORDERS, &f, &n[i], err, sizeof(err));
+        bson_destroy(&f);
+    }
+    if (res != LUMIRA_OK) {
+        db_failed(req, resp, res, "expert statistics failed", err);
+        return;
+    }
+    root = lumira_json_new_object(&ok);
+    stats = lumira_json_new_object(&ok);
+    for (i = 0; i < 6; i++)
+        lumira_json_put_int(stats, names[i], n[i], &ok);
+    lumira_json_put(root, "stats", stats, &ok);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+}

@@ -1,0 +1,536 @@
+/* lumira-orders: checkout and the Stripe webhook (API.md "Checkout and payments";
+ * docs/ORDERS.md). */
+#include <string.h>
+
+#include "lumira-orders.h"
+
+/* Reads a checkout's formData into `form` (only the fields we know; the address normalised). */
+static void read_form(struct lumira_valid *v, const struct json_object *fd, bson_t *form,
+                      char email[LUMIRA_MAX_EMAIL + 1])
+{
+    struct json_object *prefs;
+    enum lumira_err res;
+
+    lumira_valid_prefix(v, "formData");
+    form_str(v, fd, form, "firstName", LUMIRA_VALID_REQUIRED, 1, LUMIRA_MAX_NAME_CHARS);
+    form_str(v, fd, form, "lastName", LUMIRA_VALID_REQUIRED, 1, LUMIRA_MAX_NAME_CHARS);
+    if (lumira_valid_email(v, fd, "email", LUMIRA_VALID_REQUIRED, email))
+        BSON_APPEND_UTF8(form, "email", email);
+    form_str(v, fd, form, "phone", 0, 0, MAX_PHONE_CHARS);
+    form_str(v, fd, form, "dateOfBirth", 0, 0, MAX_SHORT_CHARS);
+    form_str(v, fd, form, "specificQuestion", LUMIRA_VALID_MULTILINE, 0, MAX_QUESTION_CHARS);
+    res = lumira_json_get_object(fd, "preferences", &prefs);
+    if (res == LUMIRA_EINVAL) {
+        lumira_valid_fail(v, "preferences", "must be an object");
+    } else if (res == LUMIRA_OK) {
+        bson_t p;
+
+        BSON_APPEND_DOCUMENT_BEGIN(form, "preferences", &p);
+        lumira_valid_prefix(v, "formData.preferences");
+        form_str(v, prefs, &p, "audioVoice", 0, 0, MAX_SHORT_CHARS);
+        form_str(v, prefs, &p, "deliveryFormat", 0, 0, MAX_SHORT_CHARS);
+        bson_append_document_end(form, &p);
+    }
+    lumira_valid_prefix(v, NULL);
+}
+
+/* Stripe's own message from an error reply ({"error": {"message"}}), else "". */
+static void stripe_message(const struct lumira_stripe_reply *r, char *out, size_t size)
+{
+    struct json_object *root = NULL, *e;
+    const char *msg;
+    size_t len;
+    char why[64];
+
+    out[0] = '\0';
+    if (lumira_json_parse_object(r->body.ptr != NULL ? r->body.ptr : "", r->body.len, &root, why,
+                                 sizeof(why)) != LUMIRA_OK)
+        return;
+    if (lumira_json_get_object(root, "error", &e) == LUMIRA_OK &&
+        lumira_json_get_str(e, "message", 4096, &msg, &len) == LUMIRA_OK)
+        (void)lumira_str_fmt(out, size, "%.*s", (int)(len < 160 ? len : 160), msg);
+    json_object_put(root);
+}
+
+/* Calls Stripe (POST `path` with `form`) and returns its parsed 2xx reply (the caller puts
+ * it). Otherwise writes why into `reason` and returns NULL. */
+static struct json_object *stripe_post(struct ctx *c, const char *path,
+                                       const struct lumira_buf *form, const char *idem,
+                                       char reason[MAX_REASON])
+{
+    struct lumira_stripe_reply r;
+    struct json_object *root = NULL;
+    enum lumira_err res;
+    char msg[192], why[64];
+
+    lumira_stripe_reply_init(&r);
+    res = lumira_stripe_call(c->stripe, "POST", path, form->ptr, form->len, idem,
+                             c->cfg->stripe_timeout_ms, &r);
+    if (res != LUMIRA_OK) {
+        (void)lumira_str_fmt(reason, MAX_REASON, "stripe: %s", r.error);
+    } else if (r.status < 200 || r.status > 299) {
+        stripe_message(&r, msg, sizeof(msg));
+        (void)lumira_str_fmt(reason, MAX_REASON, "stripe: HTTP %ld%s%s", r.status,
+                             msg[0] != '\0' ? ": " : "", msg);
+    } else if (lumira_json_parse_object(r.body.ptr != NULL ? r.body.ptr : "", r.body.len, &root,
+                                        why, sizeof(why)) != LUMIRA_OK) {
+        (void)lumira_str_fmt(reason, MAX_REASON, "stripe: unreadable reply to %s: %s", path, why);
+        root = NULL;
+    }
+    lumira_log(root != NULL ? LUMIRA_LOG_DEBUG : LUMIRA_LOG_WARN, "stripe", "POST %s: %s (%lldms)",
+               path, root != NULL ? "ok" : reason, (long long)r.elapsed_ms);
+    lumira_stripe_reply_cleanup(&r);
+    return root;
+}
+
+/* Copies string `field` of a Stripe reply into `out`; false (with `reason`) when it has none. */
+static bool stripe_field(const struct json_object *root, const char *field, char *out, size_t size,
+                         char reason[MAX_REASON])
+{
+    const char *s;
+    size_t len;
+
+    if (root == NULL)
+        return false;
+    if (lumira_json_get_str(root, field, size - 1, &s, &len) != LUMIRA_OK || len == 0) {
+        (void)lumira_str_fmt(reason, MAX_REASON, "stripe: a reply without a usable %s", field);
+        return false;
+    }
+    memcpy(out, s, len + 1);
+    return true;
+}
+
+/* Adds form pairs; false when out of memory. */
+static bool form_add(struct lumira_buf *f, const char *k, const char *v)
+{
+    return lumira_stripe_form_add(f, k, v) == LUMIRA_OK;
+}
+
+/* The user's Stripe customer, made once per user (the Idempotency-Key makes two checkouts of
+ * a new customer at once get the same one). */
+static bool stripe_customer(struct ctx *c, struct lumira_user *u, const char *email,
+                            const bson_t *form, char reason[MAX_REASON])
+{
+    struct lumira_buf f;
+    char idem[64], name[LUMIRA_UTF8_BYTES(2 * LUMIRA_MAX_NAME_CHARS) + 2], err[LUMIRA_MAX_ERRMSG];
+    bson_iter_t it;
+    const char *first = "", *last = "";
+    enum lumira_err res;
+    bool ok;
+
+    if (u->stripe_customer[0] != '\0')
+        return true;
+    if (bson_iter_init_find(&it, form, "firstName") && BSON_ITER_HOLDS_UTF8(&it))
+        first = bson_iter_utf8(&it, NULL);
+    if (bson_iter_init_find(&it, form, "lastName") && BSON_ITER_HOLDS_UTF8(&it))
+        last = bson_iter_utf8(&it, NULL);
+    (void)lumira_str_fmt(name, sizeof(name), "%s %s", first, last);
+    (void)lumira_str_fmt(idem, sizeof(idem), "lumira-customer-%s", u->id);
+    lumira_buf_init(&f, 4096);
+    ok = form_add(&f, "email", email) && form_add(&f, "name", name) &&
+         form_add(&f, "metadata[userId]", u->id);
+    if (!ok) {
+        (void)lumira_str_fmt(reason, MAX_REASON, "out of memory");
+    } else {
+        struct json_object *r = stripe_post(c, "/v1/customers", &f, idem, reason);
+
+        ok = stripe_field(r, "id", u->stripe_customer, sizeof(u->stripe_customer), reason);
+        json_object_put(r);
+    }
+    lumira_buf_cleanup(&f);
+    if (!ok)
+        return false;
+    res = lumira_users_set_customer(c->db, &u->oid, u->stripe_customer, lumira_wall_ms(), err,
+                                    sizeof(err));
+    if (res != LUMIRA_OK) /* the Idempotency-Key gives the same customer on the next checkout */
+        lumira_log(LUMIRA_LOG_WARN, "db", "cannot store the Stripe customer of a user: %s", err);
+    return true;
+}
+
+/* Marks the order failed after a Stripe failure and answers 502 with its id and number. */
+static void checkout_failed(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
+                            struct lumira_order *o, const char *reason)
+{
+    bson_t set = BSON_INITIALIZER;
+    char err[LUMIRA_MAX_ERRMSG];
+    int64_t now = lumira_wall_ms();
+    enum lumira_err res;
+    struct json_object *extra;
+    bool ok = true;
+
+    BSON_APPEND_UTF8(&set, "failureReason", reason);
+    BSON_APPEND_DATE_TIME(&set, "failedAt", now);
+    res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_FAILED, &set, "checkout", now, err,
+                                   sizeof(err));
+    bson_destroy(&set);
+    if (res != LUMIRA_OK)
+        lumira_log(LUMIRA_LOG_ERROR, "db", "order %s stays pending after a Stripe failure: %s",
+                   o->number, err);
+    log_order(LUMIRA_LOG_WARN, o, reason);
+    extra = lumira_json_new_object(&ok);
+    lumira_json_put_str(extra, "orderId", o->id, &ok);
+    lumira_json_put_str(extra, "orderNumber", o->number, &ok);
+    lumira_resp_error_with(resp, req, 502, "PAYMENT_PROVIDER_ERROR",
+                           "The payment provider failed; please try again", ok ? extra : NULL);
+    if (!ok)
+        json_object_put(extra);
+}
+
+/* Levels 2-4: the customer, then the PaymentIntent. */
+static void checkout_stripe(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
+                            struct lumira_user *u, struct lumira_order *o, const bson_t *form)
+{
+    struct lumira_buf f;
+    char reason[MAX_REASON] = "", idem[64], amount[24], level[8], err[LUMIRA_MAX_ERRMSG];
+    char pi[LUMIRA_STRIPE_ID_MAX + 1], secret[512];
+    struct json_object *root, *reply = NULL;
+    bson_t set = BSON_INITIALIZER;
+    enum lumira_err res;
+    bool ok;
+
+    if (!stripe_customer(c, u, o->email, form, reason)) {
+        checkout_failed(c, req, resp, o, reason);
+        return;
+    }
+    (void)lumira_str_fmt(idem, sizeof(idem), "lumira-pi-%s", o->id);
+    (void)lumira_str_fmt(amount, sizeof(amount), "%lld", (long long)o->amount);
+    (void)lumira_str_fmt(level, sizeof(level), "%lld", (long long)o->level);
+    lumira_buf_init(&f, 4096);
+    ok = form_add(&f, "amount", amount) && form_add(&f, "currency", "eur") &&
+         form_add(&f, "customer", u->stripe_customer) &&
+         form_add(&f, "automatic_payment_methods[enabled]", "true") &&
+         form_add(&f, "metadata[orderId]", o->id) &&
+         form_add(&f, "metadata[orderNumber]", o->number) &&
+         form_add(&f, "metadata[level]", level) && form_add(&f, "metadata[userEmail]", o->email);
+    if (!ok) {
+        (void)lumira_str_fmt(reason, sizeof(reason), "out of memory");
+    } else {
+        reply = stripe_post(c, "/v1/payment_intents", &f, idem, reason);
+        ok = stripe_field(reply, "id", pi, sizeof(pi), reason) &&
+             stripe_field(reply, "client_secret", secret, sizeof(secret), reason);
+    }
+    lumira_buf_cleanup(&f);
+    if (!ok) {
+        json_object_put(reply);
+        checkout_failed(c, req, resp, o, reason);
+        return;
+    }
+    BSON_APPEND_UTF8(&set, "paymentIntentId", pi);
+    res = lumira_orders_set(c->db, o->id, LUMIRA_ORDER_NONE, &set, lumira_wall_ms(), err,
+                            sizeof(err));
+    bson_destroy(&set);
+    /* The webhook finds the order by metadata.orderId: a lost paymentIntentId is only logged. */
+    if (res != LUMIRA_OK)
+        lumira_log(LUMIRA_LOG_WARN, "db", "order %s: cannot store its PaymentIntent id: %s",
+                   o->number, err);
+    log_order(LUMIRA_LOG_INFO, o, "checkout: PaymentIntent created");
+    ok = true;
+    root = lumira_json_new_object(&ok);
+    lumira_json_put_bool(root, "success", true, &ok);
+    lumira_json_put_str(root, "clientSecret", secret, &ok);
+    lumira_json_put_str(root, "orderId", o->id, &ok);
+    lumira_json_put_str(root, "orderNumber", o->number, &ok);
+    lumira_json_put_int(root, "amount", o->amount, &ok);
+    lumira_json_put_str(root, "currency", "eur", &ok);
+    lumira_json_put_str(root, "status", "pending", &ok);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+    /* The client secret lets its holder pay: not left behind in freed memory. */
+    explicit_bzero(secret, sizeof(secret));
+    json_object_put(reply);
+}
+
+void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    struct json_object *body = NULL, *fd, *root;
+    struct lumira_valid v;
+    struct lumira_user u;
+    struct lumira_order o;
+    struct lumira_order_new n;
+    bson_t form = BSON_INITIALIZER, set = BSON_INITIALIZER;
+    char email[LUMIRA_MAX_EMAIL + 1] = "", err[LUMIRA_MAX_ERRMSG];
+    int64_t level = 0, now = lumira_wall_ms();
+    enum lumira_err res;
+    bool ok = true;
+
+    lumira_valid_init(&v);
+    if (!lumira_valid_body(req, resp, &body))
+        goto out;
+    res = lumira_json_get_i64(body, "level", 1, 4, &level);
+    if (res == LUMIRA_ENOTFOUND)
+        lumira_valid_fail(&v, "level", "is required");
+    else if (res != LUMIRA_OK)
+        lumira_valid_fail(&v, "level", "must be an integer from 1 to 4");
+    res = lumira_json_get_object(body, "formData", &fd);
+    if (res == LUMIRA_ENOTFOUND)
+        lumira_valid_fail(&v, "formData", "is required");
+    else if (res != LUMIRA_OK)
+        lumira_valid_fail(&v, "formData", "must be an object");
+    else
+        read_form(&v, fd, &form, email);
+    if (lumira_valid_failed(&v)) {
+        lumira_valid_respond(&v, resp, req);
+        goto out;
+    }
+    ensure_indexes(c);
+    res = lumira_users_upsert(c->db, email, &form, now, &u, err, sizeof(err));
+    if (res != LUMIRA_OK) {
+        db_failed(req, resp, res, "user find-or-create failed", err);
+        goto out;
+    }
+    n.user_id = u.oid;
+    n.email = email;
+    n.level = level;
+    n.form = &form;
+    res = lumira_orders_create(c->db, &n, now, &o, err, sizeof(err));
+    if (res != LUMIRA_OK) {
+        db_failed(req, resp, res, "order insert failed", err);
+        goto out;
+    }
+    log_order(LUMIRA_LOG_INFO, &o, "order created");
+    if (level > 1) {
+        checkout_stripe(c, req, resp, &u, &o, &form);
+        goto out;
+    }
+    /* Level 1 is free: paid at once. */
+    BSON_APPEND_DATE_TIME(&set, "paidAt", now);
+    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &set, "checkout", now, err,
+                                   sizeof(err));
+    if (res == LUMIRA_OK)
+        res = lumira_users_refresh_stats(c->db, o.user_id, now, now, err, sizeof(err));
+    if (res != LUMIRA_OK) {
+        db_failed(req, resp, res, "free order update failed", err);
+        goto out;
+    }
+    root = lumira_json_new_object(&ok);
+    lumira_json_put_bool(root, "success", true, &ok);
+    lumira_json_put_str(root, "orderId", o.id, &ok);
+    lumira_json_put_str(root, "orderNumber", o.number, &ok);
+    lumira_json_put_int(root, "amount", 0, &ok);
+    lumira_json_put_str(root, "status", "paid", &ok);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+out:
+    bson_destroy(&form);
+    bson_destroy(&set);
+    json_object_put(body);
+    lumira_valid_cleanup(&v);
+}
+
+/* The event's PaymentIntent: data.object's id, metadata.orderId, amount and currency. */
+struct pi_event {
+    const char *id;       /* "" when absent */
+    const char *order_id; /* "" when absent */
+    int64_t amount;       /* amount_received when present, else amount; -1 when neither */
+    const char *currency; /* "" when absent */
+    const char *failure;  /* last_payment_error.message, NULL when absent */
+};
+
+static const char *opt_str(const struct json_object *obj, const char *key)
+{
+    const char *s;
+    size_t len;
+
+    return lumira_json_get_str(obj, key, 1024, &s, &len) == LUMIRA_OK ? s : "";
+}
+
+static void read_pi(const struct json_object *pi, struct pi_event *e)
+{
+    struct json_object *sub;
+
+    e->id = opt_str(pi, "id");
+    e->order_id = "";
+    if (lumira_json_get_object(pi, "metadata", &sub) == LUMIRA_OK)
+        e->order_id = opt_str(sub, "orderId");
+    if (lumira_json_get_i64(pi, "amount_received", 0, INT64_MAX, &e->amount) != LUMIRA_OK &&
+        lumira_json_get_i64(pi, "amount", 0, INT64_MAX, &e->amount) != LUMIRA_OK)
+        e->amount = -1;
+    e->currency = opt_str(pi, "currency");
+    e->failure = NULL;
+    if (lumira_json_get_object(pi, "last_payment_error", &sub) == LUMIRA_OK &&
+        opt_str(sub, "message")[0] != '\0')
+        e->failure = opt_str(sub, "message");
+}
+
+/* Finds the event's order: metadata.orderId, else the order holding the PaymentIntent. */
+static enum lumira_err event_order(struct ctx *c, const struct pi_event *e, struct lumira_order *o,
+                                   char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER;
+    enum lumira_err res = LUMIRA_ENOTFOUND;
+
+    if (e->order_id[0] != '\0')
+        res = lumira_orders_find_id(c->db, e->order_id, o, NULL, err, errlen);
+    if (res == LUMIRA_ENOTFOUND && e->id[0] != '\0') {
+        BSON_APPEND_UTF8(&filter, "paymentIntentId", e->id);
+        res = lumira_orders_find(c->db, &filter, o, NULL, err, errlen);
+    }
+    bson_destroy(&filter);
+    return res;
+}
+
+/* Applies a PaymentIntent event to its order. Returns LUMIRA_OK with `outcome` set ("paid",
+ * "failed", or why nothing changed), or the database failure. */
+static enum lumira_err apply_event(struct ctx *c, const char *type, const struct pi_event *e,
+                                   struct lumira_order *o, char outcome[48], char *err,
+                                   size_t errlen)
+{
+    bool succeeded = strcmp(type, "payment_intent.succeeded") == 0;
+    int64_t now = lumira_wall_ms();
+    bson_t set = BSON_INITIALIZER;
+    enum lumira_err res;
+
+    res = event_order(c, e, o, err, errlen);
+    if (res == LUMIRA_ENOTFOUND) {
+        lumira_log(LUMIRA_LOG_WARN, "webhook", "%s for an unknown order (PaymentIntent %s)", type,
+                   e->id);
+        (void)lumira_strscpy(outcome, "unknown_order", 48);
+        return LUMIRA_OK;
+    }
+    if (res != LUMIRA_OK)
+        return res;
+    if (o->status != LUMIRA_ORDER_PENDING) {
+        (void)lumira_str_fmt(outcome, 48, "status_%s",
+                             lumira_order_status_name(o->status) != NULL
+                                 ? lumira_order_status_name(o->status)
+                                 : "unknown");
+        log_order(LUMIRA_LOG_WARN, o,
+                  succeeded ? "payment succeeded for an order not pending"
+                            : "payment failure for an order not pending");
+        /* A retry after a failure between the change and the stats: bring them up to date. */
+        if (succeeded && (o->status == LUMIRA_ORDER_PAID || o->status == LUMIRA_ORDER_PROCESSING ||
+                          o->status == LUMIRA_ORDER_COMPLETED))
+            return lumira_users_refresh_stats(c->db, o->user_id, now, now, err, errlen);
+        return LUMIRA_OK;
+    }
+    if (succeeded) {
+        if (e->amount != o->amount || strcmp(e->currency, "eur") != 0) {
+            lumira_log(LUMIRA_LOG_ERROR, "webhook",
+                       "payment amount mismatch on order %s: paid %lld %s, expected %lld eur",
+                       o->number, (long long)e->amount, e->currency, (long long)o->amount);
+            (void)lumira_strscpy(outcome, "amount_mismatch", 48);
+            return LUMIRA_OK;
+        }
+        BSON_APPEND_DATE_TIME(&set, "paidAt", now);
+        if (e->id[0] != '\0')
+            BSON_APPEND_UTF8(&set, "paymentIntentId", e->id);
+        res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_PAID, &set, "webhook", now, err,
+                                       errlen);
+        if (res == LUMIRA_OK)
+            res = lumira_users_refresh_stats(c->db, o->user_id, now, now, err, errlen);
+        (void)lumira_strscpy(outcome, "paid", 48);
+    } else {
+        BSON_APPEND_UTF8(&set, "failureReason", e->failure != NULL ? e->failure : type);
+        BSON_APPEND_DATE_TIME(&set, "failedAt", now);
+        res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_FAILED, &set, "webhook", now, err,
+                                       errlen);
+        (void)lumira_strscpy(outcome, "failed", 48);
+    }
+    bson_destroy(&set);
+    if (res == LUMIRA_ENOTFOUND) { /* moved by someone else between the read and the update */
+        (void)lumira_strscpy(outcome, "status_changed", 48);
+        return LUMIRA_OK;
+    }
+    return res;
+}
+
+/* The answer to Stripe: 200 {"received": true} plus "duplicate" or "ignored". */
+static void webhook_reply(struct lumira_req *req, struct lumira_resp *resp, bool duplicate,
+                          const char *ignored)
+{
+    bool ok = true;
+    struct json_object *root = lumira_json_new_object(&ok);
+
+    lumira_json_put_bool(root, "received", true, &ok);
+    if (duplicate)
+        lumira_json_put_bool(root, "duplicate", true, &ok);
+    if (ignored != NULL)
+        lumira_json_put_str(root, "ignored", ignored, &ok);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+}
+
+/* Database trouble while handling an event: 500, so that Stripe retries it. */
+static void webhook_db_failed(struct lumira_req *req, struct lumira_resp *resp, const char *id,
+                              const char *err)
+{
+    lumira_log(LUMIRA_LOG_WARN, "webhook", "event %s not processed, Stripe will retry: %s", id,
+               err);
+    lumira_resp_error(resp, req, 500, "DATABASE_UNAVAILABLE",
+                      "The event could not be recorded; retry later", NULL);
+}
+
+void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    const char *sig = lumira_req_env(req, "HTTP_STRIPE_SIGNATURE"), *id, *type;
+    struct json_object *body = NULL, *data, *pi;
+    struct lumira_valid v;
+    struct lumira_order o;
+    struct pi_event e;
+    char why[128], err[LUMIRA_MAX_ERRMSG], outcome[48] = "event_type";
+    size_t len;
+    enum lumira_err res;
+    bool handled;
+
+    lumira_valid_init(&v);
+    memset(&o, 0, sizeof(o));
+    res = lumira_stripe_sig_verify(sig != NULL ? sig : "", sig != NULL ? strlen(sig) : 0,
+                                   req->body.ptr != NULL ? req->body.ptr : "", req->body.len,
+                                   c->cfg->stripe_webhook_secret, lumira_wall_ms() / 1000,
+                                   WEBHOOK_TOLERANCE_S, why, sizeof(why));
+    if (res != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_WARN, "webhook", "event refused: %s", why);
+        lumira_resp_error(resp, req, 400, "INVALID_SIGNATURE", "Invalid signature", NULL);
+        goto out;
+    }
+    if (!lumira_valid_body(req, resp, &body))
+        goto out;
+    if (lumira_json_get_str(body, "id", 255, &id, &len) != LUMIRA_OK || len == 0)
+        lumira_valid_fail(&v, "id", "must be a non-empty string");
+    if (lumira_json_get_str(body, "type", 255, &type, &len) != LUMIRA_OK || len == 0)
+        lumira_valid_fail(&v, "type", "must be a non-empty string");
+    if (lumira_json_get_object(body, "data", &data) != LUMIRA_OK ||
+        lumira_json_get_object(data, "object", &pi) != LUMIRA_OK)
+        lumira_valid_fail(&v, "data.object", "must be an object");
+    if (lumira_valid_failed(&v)) {
+        lumira_valid_respond(&v, resp, req);
+        goto out;
+    }
+    res = lumira_events_seen(c->db, id, err, sizeof(err));
+    if (res == LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_INFO, "webhook", "event %s (%s) already processed", id, type);
+        webhook_reply(req, resp, true, NULL);
+        goto out;
+    }
+    if (res != LUMIRA_ENOTFOUND) {
+        webhook_db_failed(req, resp, id, err);
+        goto out;
+    }
+    handled = strcmp(type, "payment_intent.succeeded") == 0 ||
+              strcmp(type, "payment_intent.payment_failed") == 0 ||
+              strcmp(type, "payment_intent.canceled") == 0;
+    if (handled) {
+        read_pi(pi, &e);
+        res = apply_event(c, type, &e, &o, outcome, err, sizeof(err));
+        if (res != LUMIRA_OK) {
+            webhook_db_failed(req, resp, id, err);
+            goto out;
+        }
+    }
+    /* Recorded last: a failure before this point leaves the event to Stripe's retry, and every
+     * change above is conditional, so the retry does nothing twice. */
+    res = lumira_events_record(c->db, id, type, o.id, outcome, lumira_wall_ms(), err, sizeof(err));
+    if (res == LUMIRA_EEXIST) {
+        webhook_reply(req, resp, true, NULL);
+        goto out;
+    }
+    if (res != LUMIRA_OK) {
+        webhook_db_failed(req, resp, id, err);
+        goto out;
+    }
+    lumira_log(LUMIRA_LOG_INFO, "webhook", "event %s (%s): %s", id, type, outcome);
+    webhook_reply(req, resp, false,
+                  strcmp(outcome, "paid") == 0 || strcmp(outcome, "failed") == 0 ? NULL : outcome);
+out:
+    json_object_put(body);
+    lumira_valid_cleanup(&v);
+}
