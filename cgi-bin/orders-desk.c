@@ -181,7 +181,7 @@ static bool n8n_post(struct ctx *c, struct json_object *payload, char reason[MAX
     bool done = false;
 
     lumira_buf_init(&json, LUMIRA_MAX_BODY);
-    lumira_fetch_reply_init(&r, 64 * 1024);
+    lumira_fetch_reply_init(&r, LUMIRA_N8N_MAX_REPLY);
     res = lumira_json_serialize(payload, &json);
     if (res != LUMIRA_OK) {
         (void)lumira_str_fmt(reason, MAX_REASON, "n8n: cannot serialise the order: %s",

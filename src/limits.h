@@ -29,6 +29,8 @@
 #define LUMIRA_MAX_ENV_VALUE 4096
 /* Replies read from Stripe. */
 #define LUMIRA_STRIPE_MAX_REPLY (1024 * 1024)
+/* Bytes read of n8n's answer to a posted order (only its status is used). */
+#define LUMIRA_N8N_MAX_REPLY (64 * 1024)
 /* A webhook signature header (Stripe-Signature, X-N8N-Signature) as received, and the
  * comma-separated items of a Stripe-Signature (t, v1, v0, ...). */
 #define LUMIRA_MAX_SIG_HEADER 4096
