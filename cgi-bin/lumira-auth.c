@@ -24,33 +24,10 @@ struct ctx {
     bool indexes_done; /* the email index exists (or exists with other options: logged) */
 };
 
-/* Makes the indexes once per worker; a database that is down at start is retried on the next
- * request. */
+/* Makes the indexes once per worker (lumira_app_indexes()). */
 static void ensure_indexes(struct ctx *c)
 {
-    char err[LUMIRA_MAX_ERRMSG];
-    enum lumira_err res;
-
-    if (c->indexes_done)
-        return;
-    res = lumira_experts_ensure_indexes(c->db, err, sizeof(err));
-    if (res == LUMIRA_OK) {
-        c->indexes_done = true;
-    } else if (res == LUMIRA_ECONFIG) {
-        lumira_log(LUMIRA_LOG_ERROR, "db", "%s", err);
-        c->indexes_done = true;
-    } else {
-        lumira_log(LUMIRA_LOG_WARN, "db", "cannot create the experts indexes yet: %s", err);
-    }
-}
-
-/* Logs a failed data access and answers 503 or 500. */
-static void db_failed(struct lumira_req *req, struct lumira_resp *resp, enum lumira_err res,
-                      const char *what, const char *err)
-{
-    lumira_log(res == LUMIRA_EUNAVAIL ? LUMIRA_LOG_WARN : LUMIRA_LOG_ERROR, "db", "%s: %s", what,
-               err);
-    lumira_resp_fail(resp, req, res);
+    lumira_app_indexes(c->db, lumira_experts_ensure_indexes, "experts", &c->indexes_done);
 }
 
 /* JWT_EXPIRES_IN as the original wrote it ("8h"): the largest unit that divides it. */
@@ -121,7 +98,7 @@ static void handle_login(struct lumira_req *req, struct lumira_resp *resp, void 
         goto out;
     }
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "login lookup failed", err);
+        lumira_resp_db_failed(resp, req, res, "login lookup failed", err);
         goto out;
     }
     if (!lumira_password_verify(pw, pwlen, e.hash)) {
@@ -140,7 +117,7 @@ static void handle_login(struct lumira_req *req, struct lumira_resp *resp, void 
     }
     res = lumira_experts_touch_login(c->db, e.id, now_ms, err, sizeof(err));
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "lastLogin update failed", err);
+        lumira_resp_db_failed(resp, req, res, "lastLogin update failed", err);
         goto out;
     }
     e.last_login_ms = now_ms;
@@ -207,12 +184,11 @@ static void handle_register(struct lumira_req *req, struct lumira_resp *resp, vo
     res = lumira_experts_insert(c->db, &e, lumira_wall_ms(), err, sizeof(err));
     if (res == LUMIRA_EEXIST) {
         log_account(LUMIRA_LOG_INFO, e.email, "register refused: e-mail taken");
-        lumira_resp_error(resp, req, 409, "EMAIL_TAKEN", "An expert with this e-mail exists",
-                          NULL);
+        lumira_resp_error(resp, req, 409, "EMAIL_TAKEN", "An expert with this e-mail exists", NULL);
         goto out;
     }
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "expert insert failed", err);
+        lumira_resp_db_failed(resp, req, res, "expert insert failed", err);
         goto out;
     }
     log_account(LUMIRA_LOG_INFO, e.email,

@@ -51,10 +51,6 @@ struct ctx {
  * request. */
 void ensure_indexes(struct ctx *c);
 
-/* Logs a failed data access and answers 503 or 500. */
-void db_failed(struct lumira_req *req, struct lumira_resp *resp, enum lumira_err res,
-               const char *what, const char *err);
-
 /* Logs one line about an order, with its number and the customer's address masked. */
 void log_order(enum lumira_log_level level, const struct lumira_order *o, const char *msg);
 

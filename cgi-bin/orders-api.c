@@ -117,7 +117,7 @@ void handle_list(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         res = lumira_orders_list(c->db, &filter, &sort, (page - 1) * limit, limit, orders, err,
                                  sizeof(err));
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "order list failed", err);
+        lumira_resp_db_failed(resp, req, res, "order list failed", err);
         goto out;
     }
     root = lumira_json_new_object(&ok);
@@ -178,7 +178,7 @@ static void move_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
         return;
     }
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "order status update failed", err);
+        lumira_resp_db_failed(resp, req, res, "order status update failed", err);
         return;
     }
     reply_order(c, req, resp, o->id);
@@ -238,7 +238,7 @@ static void update_reply(struct ctx *c, struct lumira_req *req, struct lumira_re
     if (res == LUMIRA_ENOTFOUND)
         lumira_resp_error(resp, req, 404, "ORDER_NOT_FOUND", "Order not found", NULL);
     else if (res != LUMIRA_OK)
-        db_failed(req, resp, res, "order update failed", err);
+        lumira_resp_db_failed(resp, req, res, "order update failed", err);
     else
         reply_order(c, req, resp, id);
 }
@@ -419,7 +419,7 @@ void handle_overview(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     if (res == LUMIRA_OK)
         res = lumira_orders_sum(c->db, &paid_f, true, "amount", lvl_sums, err, sizeof(err));
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "order statistics failed", err);
+        lumira_resp_db_failed(resp, req, res, "order statistics failed", err);
         goto out;
     }
     root = lumira_json_new_object(&ok);
@@ -492,7 +492,7 @@ void handle_by_number(struct lumira_req *req, struct lumira_resp *resp, void *ct
     BSON_APPEND_UTF8(&filter, "orderNumber", number);
     res = lumira_orders_find(c->db, &filter, &o, &doc, err, sizeof(err));
     if (res != LUMIRA_OK && res != LUMIRA_ENOTFOUND) {
-        db_failed(req, resp, res, "order lookup failed", err);
+        lumira_resp_db_failed(resp, req, res, "order lookup failed", err);
         goto out;
     }
     /* An unknown number and a wrong address get the same answer. */

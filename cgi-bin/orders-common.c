@@ -3,32 +3,27 @@
 
 #include "lumira-orders.h"
 
-void ensure_indexes(struct ctx *c)
+/* The orders' and the users' indexes. */
+static enum lumira_err make_indexes(struct lumira_mongo *m, char *err, size_t errlen)
 {
-    char err[LUMIRA_MAX_ERRMSG];
-    enum lumira_err res;
+    enum lumira_err res = lumira_orders_ensure_indexes(m, err, errlen);
 
-    if (c->indexes_done)
-        return;
-    res = lumira_orders_ensure_indexes(c->db, err, sizeof(err));
-    if (res == LUMIRA_OK || res == LUMIRA_ECONFIG)
-        res = lumira_users_ensure_indexes(c->db, err, sizeof(err));
-    if (res == LUMIRA_OK) {
-        c->indexes_done = true;
-    } else if (res == LUMIRA_ECONFIG) {
-        lumira_log(LUMIRA_LOG_ERROR, "db", "%s", err);
-        c->indexes_done = true;
-    } else {
-        lumira_log(LUMIRA_LOG_WARN, "db", "cannot create the orders indexes yet: %s", err);
+    /* An index with other options is the operator's to mend: the others are still made. */
+    if (res == LUMIRA_OK || res == LUMIRA_ECONFIG) {
+        char uerr[LUMIRA_MAX_ERRMSG];
+        enum lumira_err users = lumira_users_ensure_indexes(m, uerr, sizeof(uerr));
+
+        if (users != LUMIRA_OK) {
+            res = users;
+            (void)lumira_strscpy(err, uerr, errlen);
+        }
     }
+    return res;
 }
 
-void db_failed(struct lumira_req *req, struct lumira_resp *resp, enum lumira_err res,
-               const char *what, const char *err)
+void ensure_indexes(struct ctx *c)
 {
-    lumira_log(res == LUMIRA_EUNAVAIL ? LUMIRA_LOG_WARN : LUMIRA_LOG_ERROR, "db", "%s: %s", what,
-               err);
-    lumira_resp_fail(resp, req, res);
+    lumira_app_indexes(c->db, make_indexes, "orders", &c->indexes_done);
 }
 
 void log_order(enum lumira_log_level level, const struct lumira_order *o, const char *msg)
@@ -125,7 +120,7 @@ bool load_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
     if (res == LUMIRA_ENOTFOUND)
         lumira_resp_error(resp, req, 404, "ORDER_NOT_FOUND", "Order not found", NULL);
     else
-        db_failed(req, resp, res, "order lookup failed", err);
+        lumira_resp_db_failed(resp, req, res, "order lookup failed", err);
     return false;
 }
 

@@ -20,7 +20,7 @@ static void reply_list(struct ctx *c, struct lumira_req *req, struct lumira_resp
         res = lumira_orders_list(c->db, filter, sort, 0, DESK_LIST_MAX, orders, err, sizeof(err));
     if (res != LUMIRA_OK) {
         json_object_put(orders);
-        db_failed(req, resp, res, "order list failed", err);
+        lumira_resp_db_failed(resp, req, res, "order list failed", err);
         return;
     }
     root = lumira_json_new_object(&ok);
@@ -102,7 +102,7 @@ static bool take_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
         return false;
     }
     if (res != LUMIRA_OK && res != LUMIRA_EEXIST) {
-        db_failed(req, resp, res, "order assignment failed", err);
+        lumira_resp_db_failed(resp, req, res, "order assignment failed", err);
         return false;
     }
     if (strcmp(o->assigned_to, me->id) == 0)
@@ -114,7 +114,7 @@ static bool take_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
     res = lumira_orders_set(c->db, o->id, LUMIRA_ORDER_NONE, &set, now, err, sizeof(err));
     bson_destroy(&set);
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "order assignment update failed", err);
+        lumira_resp_db_failed(resp, req, res, "order assignment update failed", err);
         return false;
     }
     memcpy(o->assigned_to, me->id, sizeof(o->assigned_to));
@@ -266,7 +266,7 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         goto out;
     }
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "order status update failed", err);
+        lumira_resp_db_failed(resp, req, res, "order status update failed", err);
         goto out;
     }
     payload = n8n_payload(doc, &me, prompt, plen, instr, ilen, &ok);
@@ -382,7 +382,7 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         goto out;
     }
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "n8n callback update failed", err);
+        lumira_resp_db_failed(resp, req, res, "n8n callback update failed", err);
         goto out;
     }
     root = lumira_json_new_object(&ok);
@@ -429,7 +429,7 @@ void handle_stats(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         bson_destroy(&f);
     }
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "expert statistics failed", err);
+        lumira_resp_db_failed(resp, req, res, "expert statistics failed", err);
         return;
     }
     root = lumira_json_new_object(&ok);

@@ -280,7 +280,7 @@ void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     ensure_indexes(c);
     res = lumira_users_upsert(c->db, email, &form, now, &u, err, sizeof(err));
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "user find-or-create failed", err);
+        lumira_resp_db_failed(resp, req, res, "user find-or-create failed", err);
         goto out;
     }
     n.user_id = u.oid;
@@ -289,7 +289,7 @@ void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     n.form = &form;
     res = lumira_orders_create(c->db, &n, now, &o, err, sizeof(err));
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "order insert failed", err);
+        lumira_resp_db_failed(resp, req, res, "order insert failed", err);
         goto out;
     }
     log_order(LUMIRA_LOG_INFO, &o, "order created");
@@ -304,7 +304,7 @@ void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     if (res == LUMIRA_OK)
         res = lumira_users_refresh_stats(c->db, o.user_id, now, now, err, sizeof(err));
     if (res != LUMIRA_OK) {
-        db_failed(req, resp, res, "free order update failed", err);
+        lumira_resp_db_failed(resp, req, res, "free order update failed", err);
         goto out;
     }
     root = lumira_json_new_object(&ok);

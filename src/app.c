@@ -77,3 +77,21 @@ void lumira_app_shutdown(struct lumira_config *cfg, struct lumira_probe *probe)
     lumira_config_cleanup(cfg);
     lumira_log_close();
 }
+
+void lumira_app_indexes(struct lumira_mongo *db, lumira_index_fn make, const char *what, bool *done)
+{
+    char err[LUMIRA_MAX_ERRMSG];
+    enum lumira_err res;
+
+    if (*done)
+        return;
+    res = make(db, err, sizeof(err));
+    if (res == LUMIRA_OK) {
+        *done = true;
+    } else if (res == LUMIRA_ECONFIG) {
+        lumira_log(LUMIRA_LOG_ERROR, "db", "%s", err);
+        *done = true;
+    } else {
+        lumira_log(LUMIRA_LOG_WARN, "db", "cannot create the %s indexes yet: %s", what, err);
+    }
+}

@@ -76,26 +76,12 @@ static void read_expert(const bson_t *doc, struct lumira_expert *e)
 static enum lumira_err find_one(struct lumira_mongo *m, const bson_t *filter,
                                 struct lumira_expert *out, char *err, size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_EXPERTS, err, errlen);
-    mongoc_cursor_t *cur;
-    const bson_t *doc;
-    bson_t opts = BSON_INITIALIZER;
-    bson_error_t error;
-    enum lumira_err res = LUMIRA_ENOTFOUND;
+    bson_t *doc = NULL;
+    enum lumira_err res = lumira_mongo_find_one(m, LUMIRA_EXPERTS, filter, &doc, err, errlen);
 
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
-    if (mongoc_cursor_next(cur, &doc)) {
+    if (res == LUMIRA_OK)
         read_expert(doc, out);
-        res = LUMIRA_OK;
-    } else if (mongoc_cursor_error(cur, &error)) {
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(c);
+    bson_destroy(doc);
     return res;
 }
 
@@ -272,9 +258,7 @@ bool lumira_experts_require(struct lumira_mongo *m, const struct lumira_req *req
     if (res == LUMIRA_OK && e->active)
         return true;
     if (res != LUMIRA_OK && res != LUMIRA_ENOTFOUND) {
-        lumira_log(res == LUMIRA_EUNAVAIL ? LUMIRA_LOG_WARN : LUMIRA_LOG_ERROR, "db",
-                   "expert lookup failed: %s", err);
-        lumira_resp_fail(resp, req, res);
+        lumira_resp_db_failed(resp, req, res, "expert lookup failed", err);
         return false;
     }
     lumira_log_mask_email(claims.email, strlen(claims.email), masked, sizeof(masked));

@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "http.h"
 #include "json.h"
+#include "log.h"
 #include "str.h"
 
 #define JSON_CONTENT_TYPE "application/json; charset=utf-8"
@@ -527,4 +528,12 @@ enum lumira_err lumira_resp_render(const struct lumira_resp *resp, const struct 
     if (err == LUMIRA_OK && !head && resp->body.len > 0)
         err = lumira_buf_add(out, resp->body.ptr, resp->body.len);
     return err;
+}
+
+void lumira_resp_db_failed(struct lumira_resp *resp, const struct lumira_req *req,
+                           enum lumira_err res, const char *what, const char *err)
+{
+    lumira_log(res == LUMIRA_EUNAVAIL ? LUMIRA_LOG_WARN : LUMIRA_LOG_ERROR, "db", "%s: %s", what,
+               err);
+    lumira_resp_fail(resp, req, res);
 }

@@ -134,6 +134,11 @@ void lumira_resp_error_with(struct lumira_resp *resp, const struct lumira_req *r
  * (never with the driver's message: the caller logs that). */
 void lumira_resp_fail(struct lumira_resp *resp, const struct lumira_req *req, enum lumira_err err);
 
+/* lumira_resp_fail() after one log line "<what>: <err>" (module "db"; a warning when the
+ * database is unreachable, an error otherwise): how every handler reports a failed data access. */
+void lumira_resp_db_failed(struct lumira_resp *resp, const struct lumira_req *req,
+                           enum lumira_err res, const char *what, const char *err);
+
 /* Writes the status line, headers (those of `resp` plus Content-Type, Content-Length,
  * X-Request-Id and X-Response-Time) and, unless `head`, the body into `out`, in CGI form
  * ("Status: 200 OK"). */

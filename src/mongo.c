@@ -254,8 +254,8 @@ enum lumira_err lumira_mongo_count(struct lumira_mongo *m, const char *coll, con
 
     if (c == NULL)
         return LUMIRA_EUNAVAIL;
-    count = mongoc_collection_count_documents(c, filter != NULL ? filter : &empty, NULL, NULL,
-                                              NULL, &error);
+    count = mongoc_collection_count_documents(c, filter != NULL ? filter : &empty, NULL, NULL, NULL,
+                                              &error);
     mongoc_collection_destroy(c);
     if (count < 0)
         return lumira_mongo_fail(m, &error, err, errlen);
@@ -280,4 +280,33 @@ bool lumira_oid_parse(const char *s, size_t len, bson_oid_t *oid)
     hex[24] = '\0';
     bson_oid_init_from_string(oid, hex);
     return true;
+}
+
+enum lumira_err lumira_mongo_find_one(struct lumira_mongo *m, const char *coll,
+                                      const bson_t *filter, bson_t **out, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    mongoc_cursor_t *cur;
+    const bson_t *doc;
+    bson_t opts = BSON_INITIALIZER;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_ENOTFOUND;
+
+    if (out != NULL)
+        *out = NULL;
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+    if (mongoc_cursor_next(cur, &doc)) {
+        res = LUMIRA_OK;
+        if (out != NULL && (*out = bson_copy(doc)) == NULL)
+            res = LUMIRA_ENOMEM;
+    } else if (mongoc_cursor_error(cur, &error)) {
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return res;
 }

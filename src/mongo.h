@@ -84,6 +84,12 @@ enum lumira_err lumira_mongo_ensure_index(struct lumira_mongo *m, const char *co
                                           const bson_t *keys, const char *name, bool unique,
                                           char *err, size_t errlen) LUMIRA_WARN_UNUSED;
 
+/* Finds the first document of `coll` matching `filter` and copies it into *out (when `out` is
+ * not NULL; the caller bson_destroy()s it). LUMIRA_ENOTFOUND when none. */
+enum lumira_err lumira_mongo_find_one(struct lumira_mongo *m, const char *coll,
+                                      const bson_t *filter, bson_t **out, char *err,
+                                      size_t errlen) LUMIRA_WARN_UNUSED;
+
 /* Counts the documents of `coll` matching `filter` (NULL: all) into *n. */
 enum lumira_err lumira_mongo_count(struct lumira_mongo *m, const char *coll, const bson_t *filter,
                                    int64_t *n, char *err, size_t errlen) LUMIRA_WARN_UNUSED;

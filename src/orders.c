@@ -329,30 +329,19 @@ enum lumira_err lumira_orders_create(struct lumira_mongo *m, const struct lumira
 enum lumira_err lumira_orders_find(struct lumira_mongo *m, const bson_t *filter,
                                    struct lumira_order *out, bson_t **doc, char *err, size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
-    mongoc_cursor_t *cur;
-    const bson_t *found;
-    bson_t opts = BSON_INITIALIZER;
-    bson_error_t error;
-    enum lumira_err res = LUMIRA_ENOTFOUND;
+    bson_t *found = NULL;
+    enum lumira_err res = lumira_mongo_find_one(m, LUMIRA_ORDERS, filter, &found, err, errlen);
 
     if (doc != NULL)
         *doc = NULL;
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
-    if (mongoc_cursor_next(cur, &found)) {
+    if (res == LUMIRA_OK) {
         read_order(found, out);
-        res = LUMIRA_OK;
-        if (doc != NULL && (*doc = bson_copy(found)) == NULL)
-            res = LUMIRA_ENOMEM;
-    } else if (mongoc_cursor_error(cur, &error)) {
-        res = lumira_mongo_fail(m, &error, err, errlen);
+        if (doc != NULL) {
+            *doc = found;
+            found = NULL;
+        }
     }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(c);
+    bson_destroy(found);
     return res;
 }
 
@@ -572,34 +561,6 @@ static enum lumira_err insert(struct lumira_mongo *m, const char *coll, const bs
     return res;
 }
 
-/* Finds the document of `coll` with `_id` (`filter`), into *out (copied) when not NULL. */
-static enum lumira_err find_by(struct lumira_mongo *m, const char *coll, const bson_t *filter,
-                               bson_t **out, char *err, size_t errlen)
-{
-    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
-    mongoc_cursor_t *cur;
-    const bson_t *doc;
-    bson_t opts = BSON_INITIALIZER;
-    bson_error_t error;
-    enum lumira_err res = LUMIRA_ENOTFOUND;
-
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
-    if (mongoc_cursor_next(cur, &doc)) {
-        res = LUMIRA_OK;
-        if (out != NULL && (*out = bson_copy(doc)) == NULL)
-            res = LUMIRA_ENOMEM;
-    } else if (mongoc_cursor_error(cur, &error)) {
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(c);
-    return res;
-}
-
 enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, const char *type,
                                      const char *order_id, const char *outcome, int64_t now_ms,
                                      char *err, size_t errlen)
@@ -624,7 +585,7 @@ enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char 
     enum lumira_err res;
 
     BSON_APPEND_UTF8(&filter, "_id", id);
-    res = find_by(m, LUMIRA_EVENTS, &filter, NULL, err, errlen);
+    res = lumira_mongo_find_one(m, LUMIRA_EVENTS, &filter, NULL, err, errlen);
     bson_destroy(&filter);
     return res;
 }
@@ -654,7 +615,7 @@ enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_i
         return res;
     doc = (bson_t)BSON_INITIALIZER;
     BSON_APPEND_OID(&doc, "_id", &oid);
-    res = find_by(m, LUMIRA_ASSIGNMENTS, &doc, &found, err, errlen);
+    res = lumira_mongo_find_one(m, LUMIRA_ASSIGNMENTS, &doc, &found, err, errlen);
     bson_destroy(&doc);
     if (res == LUMIRA_OK) {
         if (bson_iter_init_find(&it, found, "expertId") && BSON_ITER_HOLDS_OID(&it))
