@@ -87,6 +87,11 @@ void append_range(bson_t *filter, const char *field, int64_t from, int64_t to);
 bool expert_and_id(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
                    struct lumira_expert *me, char id[LUMIRA_OID_HEX + 1]);
 
+/* An error answer that names the order: {"error", "code", "requestId", "orderId",
+ * "orderNumber"}. */
+void order_error(struct lumira_req *req, struct lumira_resp *resp, int status, const char *code,
+                 const char *msg, const struct lumira_order *o);
+
 /* The route handlers. */
 void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
 void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx);

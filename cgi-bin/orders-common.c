@@ -177,3 +177,16 @@ bool expert_and_id(struct ctx *c, struct lumira_req *req, struct lumira_resp *re
     return lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, me) &&
            order_param(req, resp, id);
 }
+
+void order_error(struct lumira_req *req, struct lumira_resp *resp, int status, const char *code,
+                 const char *msg, const struct lumira_order *o)
+{
+    bool ok = true;
+    struct json_object *extra = lumira_json_new_object(&ok);
+
+    lumira_json_put_str(extra, "orderId", o->id, &ok);
+    lumira_json_put_str(extra, "orderNumber", o->number, &ok);
+    lumira_resp_error_with(resp, req, status, code, msg, ok ? extra : NULL);
+    if (!ok)
+        json_object_put(extra);
+}

@@ -288,16 +288,7 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     if (res != LUMIRA_OK)
         lumira_log(LUMIRA_LOG_ERROR, "db", "order %s stays processing after an n8n failure: %s",
                    o.number, err);
-    {
-        struct json_object *extra = lumira_json_new_object(&ok);
-
-        lumira_json_put_str(extra, "orderId", o.id, &ok);
-        lumira_json_put_str(extra, "orderNumber", o.number, &ok);
-        lumira_resp_error_with(resp, req, 502, "N8N_ERROR",
-                               "The content workflow did not accept the order", ok ? extra : NULL);
-        if (!ok)
-            json_object_put(extra);
-    }
+    order_error(req, resp, 502, "N8N_ERROR", "The content workflow did not accept the order", &o);
 out:
     json_object_put(payload);
     bson_destroy(doc);

@@ -162,8 +162,6 @@ static void checkout_failed(struct ctx *c, struct lumira_req *req, struct lumira
     char err[LUMIRA_MAX_ERRMSG];
     int64_t now = lumira_wall_ms();
     enum lumira_err res;
-    struct json_object *extra;
-    bool ok = true;
 
     BSON_APPEND_UTF8(&set, "failureReason", reason);
     BSON_APPEND_DATE_TIME(&set, "failedAt", now);
@@ -174,13 +172,8 @@ static void checkout_failed(struct ctx *c, struct lumira_req *req, struct lumira
         lumira_log(LUMIRA_LOG_ERROR, "db", "order %s stays pending after a Stripe failure: %s",
                    o->number, err);
     log_order(LUMIRA_LOG_WARN, o, reason);
-    extra = lumira_json_new_object(&ok);
-    lumira_json_put_str(extra, "orderId", o->id, &ok);
-    lumira_json_put_str(extra, "orderNumber", o->number, &ok);
-    lumira_resp_error_with(resp, req, 502, "PAYMENT_PROVIDER_ERROR",
-                           "The payment provider failed; please try again", ok ? extra : NULL);
-    if (!ok)
-        json_object_put(extra);
+    order_error(req, resp, 502, "PAYMENT_PROVIDER_ERROR",
+                "The payment provider failed; please try again", o);
 }
 
 /* Levels 2-4: the customer, then the PaymentIntent. */
