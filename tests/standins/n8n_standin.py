@@ -11,7 +11,8 @@ prove how lumira-orders copes, and it tells what it received:
       slow    wait delay_ms, then answer normally
       error   answer `status` (default 500) with an n8n-style error body
       hang    accept and never answer (until the mode changes)
-      refuse  stop listening: connections are refused
+      refuse  stop listening: connections are refused (and a request on a connection kept
+              alive from before is closed without an answer)
   POST /__standin/reset  back to "ok", counters and the received list emptied
   GET  /__standin/state  {"mode", "status", "delay_ms", "requests", "received"}
 
@@ -77,6 +78,14 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         path = urllib.parse.urlsplit(self.path).path
+        with STATE.lock:
+            refused = STATE.mode == "refuse"
+        if refused:
+            # A connection kept alive from before the listener stopped (libcurl keeps them
+            # warm): a server that is gone does not answer on it either, nor records anything.
+            self.close_connection = True
+            self.connection.close()
+            return
         with STATE.lock:
             STATE.requests += 1
             if self.command == "POST":

@@ -12,7 +12,8 @@ programs cope:
       error   answer `status` (default 500) with a Stripe-style error body
       hang    accept and never answer (until the mode changes)
       reset   close the connection without an answer
-      refuse  stop listening: connections are refused
+      refuse  stop listening: connections are refused (and a request on a connection kept
+              alive from before is closed without an answer)
   POST /__standin/reset  back to "ok", counters to zero
   GET  /__standin/state  {"mode", "delay_ms", "status", "requests", "byPath", "last"}
 
@@ -137,7 +138,9 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                         break
             self.close_connection = True
             return
-        if mode == "reset":
+        if mode in ("reset", "refuse"):
+            # "refuse" here: a connection kept alive from before the listener stopped (libcurl
+            # keeps them warm). A server that is gone does not answer on it either.
             self.close_connection = True
             self.connection.close()
             return
