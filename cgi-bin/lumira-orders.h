@@ -57,10 +57,6 @@ void log_order(enum lumira_log_level level, const struct lumira_order *o, const 
 /* Midnight UTC of the day of `now_ms`. */
 int64_t day_start(int64_t now_ms);
 
-/* Appends string field `key` of `obj` to `out` when present, after lumira_valid_str(). */
-void form_str(struct lumira_valid *v, const struct json_object *obj, bson_t *out, const char *key,
-              unsigned flags, size_t min, size_t max);
-
 /* Reads generatedContent: an object of at most MAX_CONTENT_FIELDS strings. Absent is allowed
  * when not `required`. *present says whether `out` was filled. */
 void read_content(struct lumira_valid *v, const struct json_object *body, bool required,

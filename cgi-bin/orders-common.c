@@ -44,16 +44,6 @@ int64_t day_start(int64_t now_ms)
     return now_ms - now_ms % DAY_MS;
 }
 
-void form_str(struct lumira_valid *v, const struct json_object *obj, bson_t *out, const char *key,
-              unsigned flags, size_t min, size_t max)
-{
-    const char *s;
-    size_t len;
-
-    if (lumira_valid_str(v, obj, key, flags, min, max, &s, &len) && s != NULL)
-        bson_append_utf8(out, key, -1, s, (int)len);
-}
-
 void read_content(struct lumira_valid *v, const struct json_object *body, bool required,
                   bson_t *out, bool *present)
 {
@@ -74,22 +64,28 @@ void read_content(struct lumira_valid *v, const struct json_object *body, bool r
     lumira_valid_prefix(v, "generatedContent");
     json_object_object_foreach(gc, key, val)
     {
-        size_t klen = strlen(key);
+        const char *text;
+        size_t len, chars = 0, i;
 
-        (void)val;
         if (++n > MAX_CONTENT_FIELDS) {
             lumira_valid_prefix(v, NULL);
             lumira_valid_fail(v, "generatedContent", "has too many fields (at most 32)");
             return;
         }
-        if (klen == 0 || klen > LUMIRA_UTF8_BYTES(MAX_SHORT_CHARS) || key[0] == '$' ||
-            strchr(key, '.') != NULL) {
+        for (i = 0; key[i] != '\0'; i++) /* the body is valid UTF-8: count lead bytes */
+            chars += ((unsigned char)key[i] & 0xC0) != 0x80;
+        if (chars == 0 || chars > MAX_SHORT_CHARS || key[0] == '$' || strchr(key, '.') != NULL) {
             lumira_valid_fail(v, "(name)",
-                              "field names must be 1-100 characters without '.' "
-                              "or a leading '$'");
+                              "field names must be 1-100 characters without '.' or a leading '$'");
             continue;
         }
-        form_str(v, gc, out, key, LUMIRA_VALID_MULTILINE, 0, MAX_CONTENT_CHARS);
+        if (!json_object_is_type(val, json_type_string)) {
+            lumira_valid_fail(v, key, "must be a string");
+            continue;
+        }
+        /* Kept as written: spaces, line breaks and empty strings are part of a reading. */
+        if (lumira_valid_str(v, gc, key, LUMIRA_VALID_VERBATIM, 0, MAX_CONTENT_CHARS, &text, &len))
+            bson_append_utf8(out, key, -1, text != NULL ? text : "", (int)len);
     }
     lumira_valid_prefix(v, NULL);
     *present = true;

@@ -283,7 +283,7 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     }
     /* n8n did not take it: the order goes back to the desk. */
     BSON_APPEND_UTF8(&back, "n8nError", reason);
-    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n-failure",
+    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n",
                                    lumira_wall_ms(), err, sizeof(err));
     if (res != LUMIRA_OK)
         lumira_log(LUMIRA_LOG_ERROR, "db", "order %s stays processing after an n8n failure: %s",

@@ -4,6 +4,17 @@
 
 #include "lumira-orders.h"
 
+/* Appends string field `key` of `obj` to `out` when present, after lumira_valid_str(). */
+static void form_str(struct lumira_valid *v, const struct json_object *obj, bson_t *out,
+                     const char *key, unsigned flags, size_t min, size_t max)
+{
+    const char *s;
+    size_t len;
+
+    if (lumira_valid_str(v, obj, key, flags, min, max, &s, &len) && s != NULL)
+        bson_append_utf8(out, key, -1, s, (int)len);
+}
+
 /* Reads a checkout's formData into `form` (only the fields we know; the address normalised). */
 static void read_form(struct lumira_valid *v, const struct json_object *fd, bson_t *form,
                       char email[LUMIRA_MAX_EMAIL + 1])
