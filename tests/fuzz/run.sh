@@ -55,7 +55,7 @@ fi
 rm -f "$OUT/.probe"
 
 build fuzz_json_body "json.c buf.c str.c clock.c err.c" "json-c"
-build fuzz_query "http.c json.c buf.c str.c clock.c err.c" "json-c"
+build fuzz_query "http.c log.c json.c buf.c str.c clock.c err.c" "json-c"
 build fuzz_log_format "log.c str.c buf.c clock.c err.c" "json-c"
 build fuzz_jwt "jwt.c crypto.c json.c buf.c str.c clock.c err.c" "json-c libcrypto"
 build fuzz_stripe_sig "webhook.c crypto.c str.c buf.c err.c" "libcrypto"
