@@ -148,6 +148,27 @@ static enum lumira_err parse_stripe(const char *h, size_t hlen, struct stripe_si
     return LUMIRA_OK;
 }
 
+/* The checks both verifications start with: a secret to check against, a header of a sane
+ * size. Empties `why` ("" on LUMIRA_OK). `what` names the secret in the reason. */
+static enum lumira_err precheck(const char *header, size_t hlen, const char *secret,
+                                const char *what, char *why, size_t whylen)
+{
+    say(why, whylen, "%s", "");
+    if (secret == NULL || secret[0] == '\0') {
+        say(why, whylen, "no %s secret configured", what);
+        return LUMIRA_ECONFIG;
+    }
+    if (header == NULL || hlen == 0) {
+        say(why, whylen, "missing signature header");
+        return LUMIRA_EINVAL;
+    }
+    if (hlen > LUMIRA_MAX_SIG_HEADER) {
+        say(why, whylen, "signature header longer than %d bytes", LUMIRA_MAX_SIG_HEADER);
+        return LUMIRA_EINVAL;
+    }
+    return LUMIRA_OK;
+}
+
 enum lumira_err lumira_stripe_sig_verify(const char *header, size_t hlen, const char *body,
                                          size_t blen, const char *secret, int64_t now_s,
                                          int64_t tolerance_s, char *why, size_t whylen)
@@ -160,19 +181,9 @@ enum lumira_err lumira_stripe_sig_verify(const char *header, size_t hlen, const 
     enum lumira_err err;
     size_t i;
 
-    say(why, whylen, "%s", ""); /* "" on LUMIRA_OK */
-    if (secret == NULL || secret[0] == '\0') {
-        say(why, whylen, "no webhook secret configured");
-        return LUMIRA_ECONFIG;
-    }
-    if (header == NULL || hlen == 0) {
-        say(why, whylen, "missing signature header");
-        return LUMIRA_EINVAL;
-    }
-    if (hlen > LUMIRA_MAX_SIG_HEADER) {
-        say(why, whylen, "signature header longer than %d bytes", LUMIRA_MAX_SIG_HEADER);
-        return LUMIRA_EINVAL;
-    }
+    err = precheck(header, hlen, secret, "webhook", why, whylen);
+    if (err != LUMIRA_OK)
+        return err;
     memset(&sig, 0, sizeof(sig));
     err = parse_stripe(header, hlen, &sig, why, whylen);
     if (err != LUMIRA_OK)
@@ -225,19 +236,9 @@ enum lumira_err lumira_n8n_sig_verify(const char *header, size_t hlen, const cha
     size_t len = hlen, outlen = 0;
     enum lumira_err err;
 
-    say(why, whylen, "%s", "");
-    if (secret == NULL || secret[0] == '\0') {
-        say(why, whylen, "no callback secret configured");
-        return LUMIRA_ECONFIG;
-    }
-    if (header == NULL || hlen == 0) {
-        say(why, whylen, "missing signature header");
-        return LUMIRA_EINVAL;
-    }
-    if (hlen > LUMIRA_MAX_SIG_HEADER) {
-        say(why, whylen, "signature header longer than %d bytes", LUMIRA_MAX_SIG_HEADER);
-        return LUMIRA_EINVAL;
-    }
+    err = precheck(header, hlen, secret, "callback", why, whylen);
+    if (err != LUMIRA_OK)
+        return err;
     trim(&s, &len);
     if (lumira_str_has_prefix(s, len, "sha256=")) {
         s += 7;
