@@ -22,17 +22,16 @@ Authorization header came and its scheme, the Idempotency-Key and the form field
 Standard library only; binds where it is told (scripts/dev uses 127.0.0.1).
 """
 
-import argparse
 import http.client
-import http.server
-import json
 import secrets
-import socket
-import socketserver
 import sys
 import threading
 import time
 import urllib.parse
+
+import standin
+
+MODES = ("ok", "slow", "error", "hang", "reset", "refuse")
 
 
 class State:
@@ -58,7 +57,6 @@ class State:
 
 
 STATE = State()
-API = {"server": None, "thread": None, "addr": None}
 UPSTREAM = {"url": None}
 
 
@@ -102,18 +100,8 @@ def builtin_answer(method, path, form, auth):
                         "invalid_request_error")
 
 
-class ApiHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class ApiHandler(standin.ApiHandler):
     server_version = "stripe-standin"
-
-    def setup(self):
-        super().setup()
-        # Headers and body go out in separate writes: without this, Nagle and delayed ACKs
-        # add 40 ms to every answer on a kept-alive connection.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, fmt, *args):  # quiet: the tests read state, not logs
-        pass
 
     def _handle(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -130,13 +118,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                           "form": form}
             mode, delay_ms, status, gen = STATE.mode, STATE.delay_ms, STATE.status, STATE.generation
         if mode == "hang":
-            # Hold the connection until the mode changes or the client gives up.
-            while True:
-                time.sleep(0.05)
-                with STATE.lock:
-                    if STATE.generation != gen or STATE.mode != "hang":
-                        break
-            self.close_connection = True
+            self._hang(STATE, gen)
             return
         if mode in ("reset", "refuse"):
             # "refuse" here: a connection kept alive from before the listener stopped (libcurl
@@ -186,122 +168,33 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _send(self, status, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-Id", "req_" + secrets.token_hex(7))
-        self.end_headers()
-        self.wfile.write(data)
+        super()._send(status, obj, {"Request-Id": "req_" + secrets.token_hex(7)})
 
     do_GET = _handle
     do_POST = _handle
     do_DELETE = _handle
 
 
-class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class ControlHandler(standin.ControlHandler):
+    state = STATE
+    listener = standin.Listener(ApiHandler)
+    modes = MODES
 
-
-def start_api():
-    host, port = API["addr"]
-    server = ThreadingServer((host, port), ApiHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    API["server"], API["thread"] = server, thread
-
-
-def stop_api():
-    server = API["server"]
-    if server is not None:
-        server.shutdown()
-        server.server_close()
-        API["server"] = None
-
-
-class ControlHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _reply(self, status, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        if self.path == "/__standin/state":
-            self._reply(200, STATE.snapshot())
-        else:
-            self._reply(404, {"error": "unknown control path"})
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length > 0 else b"{}"
-        try:
-            req = json.loads(raw or b"{}")
-        except ValueError:
-            self._reply(400, {"error": "body must be JSON"})
-            return
-        if self.path == "/__standin/reset":
-            STATE.reset()
-            set_listening(True)
-            self._reply(200, STATE.snapshot())
-            return
-        if self.path != "/__standin/fault":
-            self._reply(404, {"error": "unknown control path"})
-            return
-        mode = req.get("mode", "ok")
-        if mode not in ("ok", "slow", "error", "hang", "reset", "refuse"):
-            self._reply(400, {"error": "unknown mode %r" % mode})
-            return
+    def set_fault(self, mode, req):
         with STATE.lock:
             STATE.mode = mode
             STATE.delay_ms = int(req.get("delay_ms", STATE.delay_ms or 0))
             STATE.status = int(req.get("status", 500))
             STATE.generation += 1
-        set_listening(mode != "refuse")
-        self._reply(200, STATE.snapshot())
-
-
-LISTEN_LOCK = threading.Lock()
-
-
-def set_listening(on):
-    with LISTEN_LOCK:
-        if on and API["server"] is None:
-            start_api()
-        elif not on and API["server"] is not None:
-            stop_api()
-
-
-def parse_addr(text):
-    host, _, port = text.rpartition(":")
-    return host or "127.0.0.1", int(port)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--listen", required=True, help="host:port of the Stripe API stand-in")
-    ap.add_argument("--control", required=True, help="host:port of the control endpoint")
+    ap = standin.arguments(__doc__, "host:port of the Stripe API stand-in")
     ap.add_argument("--upstream", help="base URL of stripe-mock to forward to")
     args = ap.parse_args()
-    API["addr"] = parse_addr(args.listen)
     UPSTREAM["url"] = args.upstream
-    start_api()
-    control = ThreadingServer(parse_addr(args.control), ControlHandler)
-    print("stripe stand-in on %s (control %s, upstream %s)"
-          % (args.listen, args.control, args.upstream or "none: built-in answers"), flush=True)
-    try:
-        control.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return standin.run(args, ControlHandler, "stripe stand-in on %s (control %s, upstream %s)"
+                       % (args.listen, args.control, args.upstream or "none: built-in answers"))
 
 
 if __name__ == "__main__":
