@@ -58,9 +58,9 @@ void log_order(enum lumira_log_level level, const struct lumira_order *o, const 
 int64_t day_start(int64_t now_ms);
 
 /* Reads generatedContent: an object of at most MAX_CONTENT_FIELDS strings. Absent is allowed
- * when not `required`. *present says whether `out` was filled. */
+ * when not `required`. */
 void read_content(struct lumira_valid *v, const struct json_object *body, bool required,
-                  bson_t *out, bool *present);
+                  bson_t *out);
 
 /* The route's ":id" as an ObjectId in text; otherwise answers 400 INVALID_ID. */
 bool order_param(struct lumira_req *req, struct lumira_resp *resp, char id[LUMIRA_OID_HEX + 1]);

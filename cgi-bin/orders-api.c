@@ -83,9 +83,7 @@ void handle_list(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         } else {
             bson_t rx;
 
-            for (i = 0; i < len; i++)
-                if (buf[i] >= 'A' && buf[i] <= 'Z')
-                    buf[i] = (char)(buf[i] - 'A' + 'a');
+            /* Case is the regex's business ($options "i"), as in the contract. */
             if (lumira_regex_literal(buf, len, &re) != LUMIRA_OK) {
                 lumira_resp_fail(resp, req, LUMIRA_ENOMEM);
                 goto out;
@@ -300,13 +298,12 @@ void handle_content(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     struct json_object *body = NULL;
     char id[LUMIRA_OID_HEX + 1];
     bson_t set = BSON_INITIALIZER, gc;
-    bool present;
 
     lumira_valid_init(&v);
     if (!expert_and_id(c, req, resp, &me, id) || !lumira_valid_body(req, resp, &body))
         goto out;
     BSON_APPEND_DOCUMENT_BEGIN(&set, "generatedContent", &gc);
-    read_content(&v, body, true, &gc, &present);
+    read_content(&v, body, true, &gc);
     bson_append_document_end(&set, &gc);
     if (lumira_valid_failed(&v)) {
         lumira_valid_respond(&v, resp, req);

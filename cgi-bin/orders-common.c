@@ -45,13 +45,12 @@ int64_t day_start(int64_t now_ms)
 }
 
 void read_content(struct lumira_valid *v, const struct json_object *body, bool required,
-                  bson_t *out, bool *present)
+                  bson_t *out)
 {
     struct json_object *gc;
     enum lumira_err res = lumira_json_get_object(body, "generatedContent", &gc);
     size_t n = 0;
 
-    *present = false;
     if (res == LUMIRA_ENOTFOUND) {
         if (required)
             lumira_valid_fail(v, "generatedContent", "is required");
@@ -88,7 +87,6 @@ void read_content(struct lumira_valid *v, const struct json_object *body, bool r
             bson_append_utf8(out, key, -1, text != NULL ? text : "", (int)len);
     }
     lumira_valid_prefix(v, NULL);
-    *present = true;
 }
 
 bool order_param(struct lumira_req *req, struct lumira_resp *resp, char id[LUMIRA_OID_HEX + 1])

@@ -283,8 +283,8 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     }
     /* n8n did not take it: the order goes back to the desk. */
     BSON_APPEND_UTF8(&back, "n8nError", reason);
-    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n",
-                                   lumira_wall_ms(), err, sizeof(err));
+    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n", lumira_wall_ms(),
+                                   err, sizeof(err));
     if (res != LUMIRA_OK)
         lumira_log(LUMIRA_LOG_ERROR, "db", "order %s stays processing after an n8n failure: %s",
                    o.number, err);
@@ -309,7 +309,7 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     size_t idlen, elen;
     bson_t set = BSON_INITIALIZER, gc, r;
     bson_oid_t oid;
-    bool success = false, present = false, ok = true;
+    bool success = false, ok = true;
     int64_t now = lumira_wall_ms();
     enum lumira_err res;
 
@@ -332,7 +332,7 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         lumira_valid_fail(&v, "success",
                           res == LUMIRA_ENOTFOUND ? "is required" : "must be true or false");
     BSON_APPEND_DOCUMENT_BEGIN(&set, "generatedContent", &gc);
-    read_content(&v, body, res == LUMIRA_OK && success, &gc, &present);
+    read_content(&v, body, res == LUMIRA_OK && success, &gc);
     bson_append_document_end(&set, &gc);
     (void)lumira_valid_str(&v, body, "error", LUMIRA_VALID_MULTILINE, 0, MAX_QUESTION_CHARS, &error,
                            &elen);

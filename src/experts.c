@@ -115,14 +115,10 @@ enum lumira_err lumira_experts_find_id(struct lumira_mongo *m, const char *id,
 enum lumira_err lumira_experts_insert(struct lumira_mongo *m, struct lumira_expert *e,
                                       int64_t now_ms, char *err, size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_EXPERTS, err, errlen);
     bson_t doc = BSON_INITIALIZER;
-    bson_error_t error;
     bson_oid_t oid;
-    enum lumira_err res = LUMIRA_OK;
+    enum lumira_err res;
 
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
     bson_oid_init(&oid, NULL);
     BSON_APPEND_OID(&doc, "_id", &oid);
     BSON_APPEND_UTF8(&doc, "email", e->email);
@@ -132,15 +128,13 @@ enum lumira_err lumira_experts_insert(struct lumira_mongo *m, struct lumira_expe
     BSON_APPEND_BOOL(&doc, "isActive", true);
     BSON_APPEND_DATE_TIME(&doc, "createdAt", now_ms);
     BSON_APPEND_DATE_TIME(&doc, "updatedAt", now_ms);
-    if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &error)) {
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    } else {
+    res = lumira_mongo_insert(m, LUMIRA_EXPERTS, &doc, err, errlen);
+    if (res == LUMIRA_OK) {
         bson_oid_to_string(&oid, e->id);
         e->active = true;
         e->created_at_ms = now_ms;
     }
     bson_destroy(&doc);
-    mongoc_collection_destroy(c);
     return res;
 }
 
@@ -148,22 +142,12 @@ enum lumira_err lumira_experts_insert(struct lumira_mongo *m, struct lumira_expe
 static enum lumira_err set_one(struct lumira_mongo *m, const bson_t *filter, const bson_t *set,
                                char *err, size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_EXPERTS, err, errlen);
-    bson_t update = BSON_INITIALIZER, reply;
-    bson_error_t error;
-    bson_iter_t it;
-    enum lumira_err res = LUMIRA_OK;
+    bson_t update = BSON_INITIALIZER;
+    enum lumira_err res;
 
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
     BSON_APPEND_DOCUMENT(&update, "$set", set);
-    if (!mongoc_collection_update_one(c, filter, &update, NULL, &reply, &error))
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    else if (bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0)
-        res = LUMIRA_ENOTFOUND;
-    bson_destroy(&reply);
+    res = lumira_mongo_update(m, LUMIRA_EXPERTS, filter, &update, err, errlen);
     bson_destroy(&update);
-    mongoc_collection_destroy(c);
     return res;
 }
 

@@ -310,3 +310,38 @@ enum lumira_err lumira_mongo_find_one(struct lumira_mongo *m, const char *coll,
     mongoc_collection_destroy(c);
     return res;
 }
+
+enum lumira_err lumira_mongo_insert(struct lumira_mongo *m, const char *coll, const bson_t *doc,
+                                    char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    if (!mongoc_collection_insert_one(c, doc, NULL, NULL, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    mongoc_collection_destroy(c);
+    return res;
+}
+
+enum lumira_err lumira_mongo_update(struct lumira_mongo *m, const char *coll, const bson_t *filter,
+                                    const bson_t *update, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    bson_t reply;
+    bson_iter_t it;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    if (!mongoc_collection_update_one(c, filter, update, NULL, &reply, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    else if (!bson_iter_init_find(&it, &reply, "matchedCount") || bson_iter_as_int64(&it) < 1)
+        res = LUMIRA_ENOTFOUND;
+    bson_destroy(&reply);
+    mongoc_collection_destroy(c);
+    return res;
+}

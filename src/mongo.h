@@ -90,6 +90,16 @@ enum lumira_err lumira_mongo_find_one(struct lumira_mongo *m, const char *coll,
                                       const bson_t *filter, bson_t **out, char *err,
                                       size_t errlen) LUMIRA_WARN_UNUSED;
 
+/* Inserts `doc` into `coll`. LUMIRA_EEXIST when a unique index already holds its key. */
+enum lumira_err lumira_mongo_insert(struct lumira_mongo *m, const char *coll, const bson_t *doc,
+                                    char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Applies `update` ({$set: ...}, ...) to the first document of `coll` matching `filter`.
+ * LUMIRA_ENOTFOUND when none matched. */
+enum lumira_err lumira_mongo_update(struct lumira_mongo *m, const char *coll, const bson_t *filter,
+                                    const bson_t *update, char *err,
+                                    size_t errlen) LUMIRA_WARN_UNUSED;
+
 /* Counts the documents of `coll` matching `filter` (NULL: all) into *n. */
 enum lumira_err lumira_mongo_count(struct lumira_mongo *m, const char *coll, const bson_t *filter,
                                    int64_t *n, char *err, size_t errlen) LUMIRA_WARN_UNUSED;

@@ -110,17 +110,18 @@ enum lumira_err lumira_orders_ensure_indexes(struct lumira_mongo *m, char *err, 
     static const struct {
         const char *name;
         const char *field1;
-        const char *field2;
+        int32_t dir1;
+        const char *field2; /* NULL: one field */
         int32_t dir2;
         bool unique;
     } specs[] = {
-        {"orderNumber_1", "orderNumber", NULL, 0, true},
-        {"createdAt_-1", "createdAt", NULL, 0, false},
-        {"status_1_createdAt_-1", "status", "createdAt", -1, false},
-        {"userEmail_1", "userEmail", NULL, 0, false},
-        {"userId_1", "userId", NULL, 0, false},
-        {"paymentIntentId_1", "paymentIntentId", NULL, 0, false},
-        {"assignedExpertId_1", "assignedExpertId", NULL, 0, false},
+        {"orderNumber_1", "orderNumber", 1, NULL, 0, true},
+        {"createdAt_-1", "createdAt", -1, NULL, 0, false},
+        {"status_1_createdAt_-1", "status", 1, "createdAt", -1, false},
+        {"userEmail_1", "userEmail", 1, NULL, 0, false},
+        {"userId_1", "userId", 1, NULL, 0, false},
+        {"paymentIntentId_1", "paymentIntentId", 1, NULL, 0, false},
+        {"assignedExpertId_1", "assignedExpertId", 1, NULL, 0, false},
     };
     enum lumira_err res = LUMIRA_OK;
     size_t i;
@@ -128,8 +129,7 @@ enum lumira_err lumira_orders_ensure_indexes(struct lumira_mongo *m, char *err, 
     for (i = 0; res == LUMIRA_OK && i < sizeof(specs) / sizeof(specs[0]); i++) {
         bson_t keys = BSON_INITIALIZER;
 
-        BSON_APPEND_INT32(&keys, specs[i].field1,
-                          strcmp(specs[i].field1, "createdAt") == 0 ? -1 : 1);
+        BSON_APPEND_INT32(&keys, specs[i].field1, specs[i].dir1);
         if (specs[i].field2 != NULL)
             BSON_APPEND_INT32(&keys, specs[i].field2, specs[i].dir2);
         res = lumira_mongo_ensure_index(m, LUMIRA_ORDERS, &keys, specs[i].name, specs[i].unique,
@@ -271,9 +271,7 @@ enum lumira_err lumira_orders_create(struct lumira_mongo *m, const struct lumira
     lumira_order_counter_id(now_ms, counter);
     bson_oid_init(&oid, NULL);
     for (tries = 0; tries < NUMBER_TRIES; tries++) {
-        mongoc_collection_t *c;
         bson_t doc = BSON_INITIALIZER;
-        bson_error_t error;
 
         res = next_seq(m, counter, now_ms, &seq, err, errlen);
         if (res == LUMIRA_EEXIST)
@@ -286,9 +284,6 @@ enum lumira_err lumira_orders_create(struct lumira_mongo *m, const struct lumira
                                  seq);
             return LUMIRA_EINTERNAL;
         }
-        c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
-        if (c == NULL)
-            return LUMIRA_EUNAVAIL;
         BSON_APPEND_OID(&doc, "_id", &oid);
         BSON_APPEND_UTF8(&doc, "orderNumber", out->number);
         BSON_APPEND_OID(&doc, "userId", &o->user_id);
@@ -301,11 +296,8 @@ enum lumira_err lumira_orders_create(struct lumira_mongo *m, const struct lumira
         BSON_APPEND_DOCUMENT(&doc, "formData", o->form);
         BSON_APPEND_DATE_TIME(&doc, "createdAt", now_ms);
         BSON_APPEND_DATE_TIME(&doc, "updatedAt", now_ms);
-        res = LUMIRA_OK;
-        if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &error))
-            res = lumira_mongo_fail(m, &error, err, errlen);
+        res = lumira_mongo_insert(m, LUMIRA_ORDERS, &doc, err, errlen);
         bson_destroy(&doc);
-        mongoc_collection_destroy(c);
         if (res == LUMIRA_EEXIST) {
             lumira_log(LUMIRA_LOG_WARN, "orders", "order number %s already taken: taking the next",
                        out->number);
@@ -367,28 +359,17 @@ enum lumira_err lumira_orders_find_id(struct lumira_mongo *m, const char *id,
 static enum lumira_err update_one(struct lumira_mongo *m, const bson_t *filter, const bson_t *set,
                                   int64_t now_ms, char *err, size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
-    bson_t update = BSON_INITIALIZER, child, reply;
-    bson_iter_t it;
-    bson_error_t error;
+    bson_t update = BSON_INITIALIZER, child;
     enum lumira_err res = LUMIRA_OK;
 
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &child);
     if (set != NULL && !bson_concat(&child, set))
         res = LUMIRA_ENOMEM;
     BSON_APPEND_DATE_TIME(&child, "updatedAt", now_ms);
     bson_append_document_end(&update, &child);
-    if (res == LUMIRA_OK && !mongoc_collection_update_one(c, filter, &update, NULL, &reply, &error))
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    else if (res == LUMIRA_OK &&
-             (!bson_iter_init_find(&it, &reply, "matchedCount") || bson_iter_as_int64(&it) < 1))
-        res = LUMIRA_ENOTFOUND;
-    if (res != LUMIRA_ENOMEM)
-        bson_destroy(&reply);
+    if (res == LUMIRA_OK)
+        res = lumira_mongo_update(m, LUMIRA_ORDERS, filter, &update, err, errlen);
     bson_destroy(&update);
-    mongoc_collection_destroy(c);
     return res;
 }
 
@@ -545,22 +526,6 @@ enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, b
     return res;
 }
 
-/* Inserts `doc` into `coll`. */
-static enum lumira_err insert(struct lumira_mongo *m, const char *coll, const bson_t *doc,
-                              char *err, size_t errlen)
-{
-    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
-    bson_error_t error;
-    enum lumira_err res = LUMIRA_OK;
-
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
-    if (!mongoc_collection_insert_one(c, doc, NULL, NULL, &error))
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    mongoc_collection_destroy(c);
-    return res;
-}
-
 enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, const char *type,
                                      const char *order_id, const char *outcome, int64_t now_ms,
                                      char *err, size_t errlen)
@@ -574,7 +539,7 @@ enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, con
         BSON_APPEND_UTF8(&doc, "orderId", order_id);
     BSON_APPEND_UTF8(&doc, "outcome", outcome);
     BSON_APPEND_DATE_TIME(&doc, "receivedAt", now_ms);
-    res = insert(m, LUMIRA_EVENTS, &doc, err, errlen);
+    res = lumira_mongo_insert(m, LUMIRA_EVENTS, &doc, err, errlen);
     bson_destroy(&doc);
     return res;
 }
@@ -609,7 +574,7 @@ enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_i
     BSON_APPEND_OID(&doc, "expertId", &eid);
     BSON_APPEND_UTF8(&doc, "expertName", name);
     BSON_APPEND_DATE_TIME(&doc, "assignedAt", now_ms);
-    res = insert(m, LUMIRA_ASSIGNMENTS, &doc, err, errlen);
+    res = lumira_mongo_insert(m, LUMIRA_ASSIGNMENTS, &doc, err, errlen);
     bson_destroy(&doc);
     if (res != LUMIRA_EEXIST)
         return res;

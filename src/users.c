@@ -48,16 +48,20 @@ static void read_user(const bson_t *doc, struct lumira_user *out)
 }
 
 /* Finds the user of `email` and updates its fields from `form`. */
-static enum lumira_err find_update(mongoc_collection_t *c, struct lumira_mongo *m,
-                                   const char *email, const bson_t *form, int64_t now_ms,
-                                   struct lumira_user *out, char *err, size_t errlen)
+static enum lumira_err find_update(struct lumira_mongo *m, const char *email, const bson_t *form,
+                                   int64_t now_ms, struct lumira_user *out, char *err,
+                                   size_t errlen)
 {
-    mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
+    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_USERS, err, errlen);
+    mongoc_find_and_modify_opts_t *opts;
     bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, set, reply;
     bson_iter_t it;
     bson_error_t error;
     enum lumira_err res = LUMIRA_ENOTFOUND;
 
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    opts = mongoc_find_and_modify_opts_new();
     BSON_APPEND_UTF8(&query, "email", email);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     copy_user_fields(&set, form);
@@ -84,6 +88,7 @@ static enum lumira_err find_update(mongoc_collection_t *c, struct lumira_mongo *
     mongoc_find_and_modify_opts_destroy(opts);
     bson_destroy(&query);
     bson_destroy(&update);
+    mongoc_collection_destroy(c);
     return res;
 }
 
@@ -91,14 +96,10 @@ enum lumira_err lumira_users_upsert(struct lumira_mongo *m, const char *email, c
                                     int64_t now_ms, struct lumira_user *out, char *err,
                                     size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_USERS, err, errlen);
     bson_t doc = BSON_INITIALIZER;
-    bson_error_t error;
     enum lumira_err res;
 
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
-    res = find_update(c, m, email, form, now_ms, out, err, errlen);
+    res = find_update(m, email, form, now_ms, out, err, errlen);
     if (res == LUMIRA_ENOTFOUND) {
         memset(out, 0, sizeof(*out));
         bson_oid_init(&out->oid, NULL);
@@ -109,14 +110,11 @@ enum lumira_err lumira_users_upsert(struct lumira_mongo *m, const char *email, c
         BSON_APPEND_INT32(&doc, "totalOrders", 0);
         BSON_APPEND_DATE_TIME(&doc, "createdAt", now_ms);
         BSON_APPEND_DATE_TIME(&doc, "updatedAt", now_ms);
-        res = LUMIRA_OK;
-        if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &error))
-            res = lumira_mongo_fail(m, &error, err, errlen);
+        res = lumira_mongo_insert(m, LUMIRA_USERS, &doc, err, errlen);
         if (res == LUMIRA_EEXIST) /* made by a checkout running at the same time */
-            res = find_update(c, m, email, form, now_ms, out, err, errlen);
+            res = find_update(m, email, form, now_ms, out, err, errlen);
     }
     bson_destroy(&doc);
-    mongoc_collection_destroy(c);
     return res;
 }
 
@@ -124,19 +122,14 @@ enum lumira_err lumira_users_upsert(struct lumira_mongo *m, const char *email, c
 static enum lumira_err update_user(struct lumira_mongo *m, const bson_oid_t *id,
                                    const bson_t *update, char *err, size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_USERS, err, errlen);
     bson_t filter = BSON_INITIALIZER;
-    bson_error_t error;
-    enum lumira_err res = LUMIRA_OK;
+    enum lumira_err res;
 
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
     BSON_APPEND_OID(&filter, "_id", id);
-    if (!mongoc_collection_update_one(c, &filter, update, NULL, NULL, &error))
-        res = lumira_mongo_fail(m, &error, err, errlen);
+    res = lumira_mongo_update(m, LUMIRA_USERS, &filter, update, err, errlen);
     bson_destroy(&filter);
-    mongoc_collection_destroy(c);
-    return res;
+    /* A user removed by hand meanwhile: nothing left to bring up to date. */
+    return res == LUMIRA_ENOTFOUND ? LUMIRA_OK : res;
 }
 
 enum lumira_err lumira_users_set_customer(struct lumira_mongo *m, const bson_oid_t *id,
