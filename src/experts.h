@@ -20,8 +20,8 @@
  * index on `email` makes a second account with the same address impossible on any server.
  *
  * Every function returns LUMIRA_EUNAVAIL when the database cannot be reached (the client is
- * then reset), LUMIRA_EINTERNAL for another driver failure, and writes the reason to `err`
- * (`errlen` bytes) for the log, never for the client. */
+ * then replaced at its next use), LUMIRA_EINTERNAL for another driver failure, and writes the
+ * reason to `err` (`errlen` bytes) for the log, never for the client. */
 
 #define LUMIRA_EXPERTS "experts"
 

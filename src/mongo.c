@@ -12,7 +12,9 @@ const struct lumira_mongo_timeouts lumira_mongo_default_timeouts = {2000, 2000, 
 
 struct lumira_mongo {
     mongoc_uri_t *uri;
-    mongoc_client_t *client; /* NULL until first use and after a reset */
+    mongoc_client_t *client; /* NULL until first use */
+    bool failed;             /* the client saw a network failure: rebuilt once nothing borrows */
+    unsigned borrows;        /* collections handed out and not yet released */
     char dbname[65];
     char hosts[256];
 };
@@ -108,17 +110,27 @@ void lumira_mongo_free(struct lumira_mongo *m)
 {
     if (m == NULL)
         return;
-    lumira_mongo_reset(m);
+    if (m->borrows != 0)
+        lumira_log(LUMIRA_LOG_ERROR, "mongo", "freed with %u collection(s) still borrowed",
+                   m->borrows);
+    mongoc_client_destroy(m->client);
     mongoc_uri_destroy(m->uri);
     free(m);
 }
 
+/* A client that failed is destroyed only here, once no collection (nor a cursor of one) borrows
+ * from it: destroying it under a live cursor is a use after free in libmongoc. */
 mongoc_client_t *lumira_mongo_client(struct lumira_mongo *m, char *err, size_t errlen)
 {
     bson_error_t error;
 
+    if (m->client != NULL && m->failed && m->borrows == 0) {
+        mongoc_client_destroy(m->client);
+        m->client = NULL;
+    }
     if (m->client != NULL)
         return m->client;
+    m->failed = false;
     m->client = mongoc_client_new_from_uri_with_error(m->uri, &error);
     if (m->client == NULL) {
         (void)lumira_str_fmt(err, errlen, "cannot create the MongoDB client: %s", error.message);
@@ -128,12 +140,20 @@ mongoc_client_t *lumira_mongo_client(struct lumira_mongo *m, char *err, size_t e
     return m->client;
 }
 
-void lumira_mongo_reset(struct lumira_mongo *m)
+void lumira_mongo_mark_failed(struct lumira_mongo *m)
 {
-    if (m->client != NULL) {
-        mongoc_client_destroy(m->client);
-        m->client = NULL;
-    }
+    if (m->client != NULL)
+        m->failed = true;
+}
+
+bool lumira_mongo_is_failed(const struct lumira_mongo *m)
+{
+    return m->failed;
+}
+
+unsigned lumira_mongo_borrows(const struct lumira_mongo *m)
+{
+    return m->borrows;
 }
 
 const char *lumira_mongo_dbname(const struct lumira_mongo *m)
@@ -171,7 +191,7 @@ enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char 
         return LUMIRA_OK;
     }
     if (lumira_mongo_error_is_network(&error))
-        lumira_mongo_reset(m);
+        lumira_mongo_mark_failed(m);
     if (strstr(error.message, "timeout") != NULL || strstr(error.message, "timed out") != NULL) {
         (void)lumira_str_fmt(err, errlen, "ping timeout after %lldms (%s)",
                              (long long)(lumira_mono_ms() - t0), error.message);
@@ -185,10 +205,25 @@ mongoc_collection_t *lumira_mongo_collection(struct lumira_mongo *m, const char 
                                              size_t errlen)
 {
     mongoc_client_t *client = lumira_mongo_client(m, err, errlen);
+    mongoc_collection_t *c;
 
     if (client == NULL)
         return NULL;
-    return mongoc_client_get_collection(client, m->dbname, name);
+    c = mongoc_client_get_collection(client, m->dbname, name);
+    if (c == NULL) {
+        (void)lumira_str_fmt(err, errlen, "out of memory");
+        return NULL;
+    }
+    m->borrows++;
+    return c;
+}
+
+void lumira_mongo_collection_release(struct lumira_mongo *m, mongoc_collection_t *c)
+{
+    if (c == NULL)
+        return;
+    mongoc_collection_destroy(c);
+    m->borrows--;
 }
 
 /* Server error codes that mean "an index with this name or these keys differs". */
@@ -203,7 +238,7 @@ enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *er
     if (error->code == MONGO_DUPLICATE_KEY)
         return LUMIRA_EEXIST;
     if (lumira_mongo_error_is_network(error)) {
-        lumira_mongo_reset(m);
+        lumira_mongo_mark_failed(m);
         return LUMIRA_EUNAVAIL;
     }
     return LUMIRA_EINTERNAL;
@@ -256,7 +291,7 @@ enum lumira_err lumira_mongo_count(struct lumira_mongo *m, const char *coll, con
         return LUMIRA_EUNAVAIL;
     count = mongoc_collection_count_documents(c, filter != NULL ? filter : &empty, NULL, NULL, NULL,
                                               &error);
-    mongoc_collection_destroy(c);
+    lumira_mongo_collection_release(m, c);
     if (count < 0)
         return lumira_mongo_fail(m, &error, err, errlen);
     *n = count;
@@ -307,7 +342,7 @@ enum lumira_err lumira_mongo_find_one(struct lumira_mongo *m, const char *coll,
     }
     mongoc_cursor_destroy(cur);
     bson_destroy(&opts);
-    mongoc_collection_destroy(c);
+    lumira_mongo_collection_release(m, c);
     return res;
 }
 
@@ -322,7 +357,7 @@ enum lumira_err lumira_mongo_insert(struct lumira_mongo *m, const char *coll, co
         return LUMIRA_EUNAVAIL;
     if (!mongoc_collection_insert_one(c, doc, NULL, NULL, &error))
         res = lumira_mongo_fail(m, &error, err, errlen);
-    mongoc_collection_destroy(c);
+    lumira_mongo_collection_release(m, c);
     return res;
 }
 
@@ -342,6 +377,6 @@ enum lumira_err lumira_mongo_update(struct lumira_mongo *m, const char *coll, co
     else if (!bson_iter_init_find(&it, &reply, "matchedCount") || bson_iter_as_int64(&it) < 1)
         res = LUMIRA_ENOTFOUND;
     bson_destroy(&reply);
-    mongoc_collection_destroy(c);
+    lumira_mongo_collection_release(m, c);
     return res;
 }

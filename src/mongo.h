@@ -8,9 +8,24 @@
 #include "err.h"
 
 /* One MongoDB client per worker process (DESIGN.md): made lazily on first use, kept for every
- * later request, dropped after a network failure so that the next use starts afresh (a
+ * later request, and replaced after a network failure so that the next use starts afresh (a
  * single-threaded libmongoc client would otherwise skip the server for ~5 s after a failed
  * check). Not thread-safe: one thread uses a given lumira_mongo at a time.
+ *
+ * Who owns what, and until when:
+ * - struct lumira_mongo owns the client. A failure only marks the client (lumira_mongo_fail(),
+ *   lumira_mongo_mark_failed()); it is destroyed and made anew at the next lumira_mongo_client()
+ *   or lumira_mongo_collection() call made while no collection is borrowed. libmongoc's cursors,
+ *   collections and sessions point into their client, so destroying it under them is a use
+ *   after free (it was: every database failure, through lumira_mongo_find_one()).
+ * - A collection from lumira_mongo_collection() is borrowed from the client and counted; it is
+ *   given back with lumira_mongo_collection_release(), never mongoc_collection_destroy(). A
+ *   cursor made from it is destroyed before the collection is released.
+ * - The mongoc_client_t from lumira_mongo_client() is borrowed until the next call of any
+ *   lumira_mongo_* function on the same handle: never keep it across one.
+ * - Replies and documents handed out (`*out` of lumira_mongo_find_one()) are the caller's;
+ *   iterators and pointers into a reply (bson_iter_utf8 and the like) live only as long as that
+ *   reply: copy what is kept before bson_destroy().
  *
  * lumira_mongo_global_init() must run once in main before any other function here. */
 
@@ -41,14 +56,24 @@ enum lumira_err lumira_mongo_new(const char *uri, const char *appname,
                                  const struct lumira_mongo_timeouts *t, struct lumira_mongo **out,
                                  char *err, size_t errlen) LUMIRA_WARN_UNUSED;
 
-/* Destroys the client. NULL-safe. */
+/* Destroys the client. NULL-safe. Every borrowed collection must have been released (one that
+ * was not is logged as an error). */
 void lumira_mongo_free(struct lumira_mongo *m);
 
-/* The client, made on first call; NULL when it cannot be made (err says why). Borrowed. */
+/* The client, made on first call, and made anew when the current one failed and nothing
+ * borrows from it; NULL when it cannot be made (err says why). Borrowed: valid until the next
+ * lumira_mongo_* call on `m`. */
 mongoc_client_t *lumira_mongo_client(struct lumira_mongo *m, char *err, size_t errlen);
 
-/* Drops the client (after a network error); the next lumira_mongo_client() makes a new one. */
-void lumira_mongo_reset(struct lumira_mongo *m);
+/* Marks the client as failed (after a network error): it is replaced at the next
+ * lumira_mongo_client() call made while no collection is borrowed. Nothing is freed here, so it
+ * is safe while cursors and collections of the client are alive. No effect without a client. */
+void lumira_mongo_mark_failed(struct lumira_mongo *m);
+
+/* Whether the current client is marked as failed, and how many collections are borrowed from
+ * it (both for tests and checks). */
+bool lumira_mongo_is_failed(const struct lumira_mongo *m);
+unsigned lumira_mongo_borrows(const struct lumira_mongo *m);
 
 /* The database name and a "host:port,..." list without credentials. Borrowed. */
 const char *lumira_mongo_dbname(const struct lumira_mongo *m);
@@ -56,24 +81,30 @@ const char *lumira_mongo_hosts(const struct lumira_mongo *m);
 
 /* Sends {ping: 1} to the admin database. On LUMIRA_OK *rtt_ms is the round trip. On failure
  * returns LUMIRA_ETIMEDOUT (the driver gave up on a timeout; the message says "timeout") or
- * LUMIRA_EUNAVAIL, writes a short message to `err`, and resets the client. */
+ * LUMIRA_EUNAVAIL, writes a short message to `err`, and marks the client as failed. */
 enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char *err,
                                   size_t errlen) LUMIRA_WARN_UNUSED;
 
-/* Whether a driver error is a network or server-selection failure (the client is then reset by
- * callers) rather than a command error. */
+/* Whether a driver error is a network or server-selection failure (the client is then marked
+ * as failed) rather than a command error. */
 bool lumira_mongo_error_is_network(const bson_error_t *error);
 
 /* Data access helpers for the programs' own collections. */
 
-/* A new handle on collection `name` of the URI's database (the caller destroys it with
- * mongoc_collection_destroy()), or NULL when no client can be made (err says why). */
+/* A new handle on collection `name` of the URI's database, borrowed from the client until the
+ * caller gives it back with lumira_mongo_collection_release(); NULL when no client can be made
+ * (err says why). */
 mongoc_collection_t *lumira_mongo_collection(struct lumira_mongo *m, const char *name, char *err,
                                              size_t errlen);
 
+/* Destroys a collection from lumira_mongo_collection() (its cursors first) and gives it back.
+ * NULL-safe. */
+void lumira_mongo_collection_release(struct lumira_mongo *m, mongoc_collection_t *c);
+
 /* Turns a failed driver call into our error and writes its message to `err`: LUMIRA_EEXIST for a
  * duplicate key (11000), LUMIRA_EUNAVAIL for a network or server-selection failure (the client is
- * reset), LUMIRA_EINTERNAL for any other command error. */
+ * marked as failed, never freed here: the caller's cursor and collection still point into it),
+ * LUMIRA_EINTERNAL for any other command error. */
 enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *error, char *err,
                                   size_t errlen);
 

@@ -254,7 +254,7 @@ static enum lumira_err next_seq(struct lumira_mongo *m, const char *counter, int
     mongoc_find_and_modify_opts_destroy(opts);
     bson_destroy(&query);
     bson_destroy(&update);
-    mongoc_collection_destroy(c);
+    lumira_mongo_collection_release(m, c);
     return res;
 }
 
@@ -466,7 +466,7 @@ enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter,
         res = lumira_mongo_fail(m, &error, err, errlen);
     mongoc_cursor_destroy(cur);
     bson_destroy(&opts);
-    mongoc_collection_destroy(c);
+    lumira_mongo_collection_release(m, c);
     return res;
 }
 
@@ -522,7 +522,7 @@ enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, b
         res = lumira_mongo_fail(m, &error, err, errlen);
     mongoc_cursor_destroy(cur);
     bson_destroy(&pipeline);
-    mongoc_collection_destroy(c);
+    lumira_mongo_collection_release(m, c);
     return res;
 }
 

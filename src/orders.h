@@ -19,8 +19,8 @@
  * (DESIGN.md); status changes are conditional updates on the current status.
  *
  * Every function returns LUMIRA_EUNAVAIL when the database cannot be reached (the client is
- * then reset), LUMIRA_EINTERNAL for another driver failure, and writes the reason to `err`
- * (`errlen` bytes) for the log, never for the client. */
+ * then replaced at its next use), LUMIRA_EINTERNAL for another driver failure, and writes the
+ * reason to `err` (`errlen` bytes) for the log, never for the client. */
 
 #define LUMIRA_ORDERS "orders"
 #define LUMIRA_COUNTERS "counters"

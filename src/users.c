@@ -88,7 +88,7 @@ static enum lumira_err find_update(struct lumira_mongo *m, const char *email, co
     mongoc_find_and_modify_opts_destroy(opts);
     bson_destroy(&query);
     bson_destroy(&update);
-    mongoc_collection_destroy(c);
+    lumira_mongo_collection_release(m, c);
     return res;
 }
 

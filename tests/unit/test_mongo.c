@@ -304,9 +304,12 @@ static void test_mongo_client_made_once(void **state)
     (void)state;
     assert_non_null(a);
     assert_ptr_equal(lumira_mongo_client(m, err, sizeof(err)), a);
-    lumira_mongo_reset(m);
-    lumira_mongo_reset(m); /* twice is harmless */
+    assert_false(lumira_mongo_is_failed(m));
+    lumira_mongo_mark_failed(m);
+    lumira_mongo_mark_failed(m); /* twice is harmless */
+    assert_true(lumira_mongo_is_failed(m));
     assert_non_null(lumira_mongo_client(m, err, sizeof(err)));
+    assert_false(lumira_mongo_is_failed(m));
     lumira_mongo_free(m);
     lumira_mongo_free(NULL);
 }
@@ -433,6 +436,117 @@ static void test_mongo_ping_slow_server_timeout(void **state)
     tu_mongo_stop(peer);
 }
 
+/* A client marked as failed is kept while a collection borrows from it, and replaced once the
+ * collection is given back (a marker on the first client tells the two apart). */
+static void test_mongo_failed_client_kept_while_borrowed(void **state)
+{
+    struct lumira_mongo *m = mongo("mongodb://127.0.0.1/", NULL);
+    mongoc_write_concern_t *wc = mongoc_write_concern_new();
+    const mongoc_write_concern_t *got;
+    mongoc_collection_t *coll;
+    mongoc_client_t *c1, *c2;
+    char err[256];
+
+    (void)state;
+    c1 = lumira_mongo_client(m, err, sizeof(err));
+    assert_non_null(c1);
+    mongoc_write_concern_set_wtag(wc, "lumira-test-marker");
+    mongoc_client_set_write_concern(c1, wc);
+    mongoc_write_concern_destroy(wc);
+    coll = lumira_mongo_collection(m, "orders", err, sizeof(err));
+    assert_non_null(coll);
+    assert_int_equal(lumira_mongo_borrows(m), 1);
+    lumira_mongo_mark_failed(m);
+    /* Borrowed: the same client, alive (its write concern still readable). */
+    assert_ptr_equal(lumira_mongo_client(m, err, sizeof(err)), c1);
+    assert_string_equal(mongoc_write_concern_get_wtag(mongoc_client_get_write_concern(c1)),
+                        "lumira-test-marker");
+    lumira_mongo_collection_release(m, coll);
+    lumira_mongo_collection_release(m, NULL); /* NULL-safe */
+    assert_int_equal(lumira_mongo_borrows(m), 0);
+    assert_true(lumira_mongo_is_failed(m));
+    c2 = lumira_mongo_client(m, err, sizeof(err));
+    assert_non_null(c2);
+    assert_false(lumira_mongo_is_failed(m));
+    got = mongoc_client_get_write_concern(c2);
+    assert_true(mongoc_write_concern_get_wtag(got) == NULL ||
+                strcmp(mongoc_write_concern_get_wtag(got), "lumira-test-marker") != 0);
+    lumira_mongo_free(m);
+}
+
+/* Every data helper, against a database that refuses connections: LUMIRA_EUNAVAIL, nothing left
+ * borrowed, the client marked and replaced at the next use. Under ASan this is where the old
+ * code read a client freed under its cursor. */
+static void test_mongo_helpers_refused_leave_nothing_borrowed(void **state)
+{
+    char uri[128], err[256];
+    struct lumira_mongo *m;
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, doc = BSON_INITIALIZER, set;
+    bson_t *out = NULL;
+    int64_t n = -1;
+    int i;
+
+    (void)state;
+    snprintf(uri, sizeof(uri), "mongodb://127.0.0.1:%d/lumira", tu_closed_port());
+    m = mongo(uri, &fast);
+    BSON_APPEND_UTF8(&filter, "email", "a@example.com");
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_INT32(&set, "x", 1);
+    bson_append_document_end(&update, &set);
+    BSON_APPEND_UTF8(&doc, "email", "a@example.com");
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(lumira_mongo_find_one(m, "experts", &filter, &out, err, sizeof(err)),
+                         LUMIRA_EUNAVAIL);
+        assert_null(out);
+        assert_true(lumira_mongo_is_failed(m));
+        assert_int_equal(lumira_mongo_borrows(m), 0);
+        assert_int_equal(lumira_mongo_insert(m, "experts", &doc, err, sizeof(err)),
+                         LUMIRA_EUNAVAIL);
+        assert_int_equal(lumira_mongo_update(m, "experts", &filter, &update, err, sizeof(err)),
+                         LUMIRA_EUNAVAIL);
+        assert_int_equal(lumira_mongo_count(m, "experts", &filter, &n, err, sizeof(err)),
+                         LUMIRA_EUNAVAIL);
+        assert_int_equal(n, -1);
+        assert_int_equal(lumira_mongo_borrows(m), 0);
+    }
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    bson_destroy(&doc);
+    lumira_mongo_free(m);
+}
+
+/* The same against a database that completes the handshake and then drops the connection in the
+ * middle of each reply: every call fails as unreachable, each on a new client and connection. */
+static void test_mongo_helpers_dropped_mid_read(void **state)
+{
+    struct tu_mongo *peer = tu_mongo_start_dropping();
+    char uri[128], err[256];
+    struct lumira_mongo *m;
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *out = NULL;
+    int64_t n = -1;
+
+    (void)state;
+    snprintf(uri, sizeof(uri), "mongodb://127.0.0.1:%d/lumira", tu_mongo_port(peer));
+    m = mongo(uri, &fast);
+    BSON_APPEND_UTF8(&filter, "email", "a@example.com");
+    assert_int_equal(lumira_mongo_find_one(m, "experts", &filter, &out, err, sizeof(err)),
+                     LUMIRA_EUNAVAIL);
+    assert_null(out);
+    assert_true(lumira_mongo_is_failed(m));
+    assert_int_equal(lumira_mongo_borrows(m), 0);
+    assert_int_equal(lumira_mongo_count(m, "experts", &filter, &n, err, sizeof(err)),
+                     LUMIRA_EUNAVAIL);
+    assert_int_equal(lumira_mongo_find_one(m, "experts", &filter, NULL, err, sizeof(err)),
+                     LUMIRA_EUNAVAIL);
+    assert_int_equal(lumira_mongo_borrows(m), 0);
+    assert_true(tu_mongo_drops(peer) >= 3);
+    assert_true(tu_mongo_connections(peer) >= 3); /* a new client, a new connection, each time */
+    bson_destroy(&filter);
+    lumira_mongo_free(m);
+    tu_mongo_stop(peer);
+}
+
 static void test_mongo_error_is_network(void **state)
 {
     static const struct {
@@ -477,6 +591,9 @@ int main(void)
         cmocka_unit_test(test_mongo_ping_failure_resets_client),
         cmocka_unit_test(test_mongo_ping_ok_keeps_connection),
         cmocka_unit_test(test_mongo_ping_slow_server_timeout),
+        cmocka_unit_test(test_mongo_failed_client_kept_while_borrowed),
+        cmocka_unit_test(test_mongo_helpers_refused_leave_nothing_borrowed),
+        cmocka_unit_test(test_mongo_helpers_dropped_mid_read),
         cmocka_unit_test(test_mongo_error_is_network),
     };
 

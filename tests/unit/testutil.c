@@ -334,8 +334,8 @@ int tu_closed_port(void)
 #define TU_MONGO_MAX_CONNS 16
 
 struct tu_mongo {
-    int fd, port, stop, ping_delay_ms;
-    int pings, connections;
+    int fd, port, stop, ping_delay_ms, drop;
+    int pings, connections, drops;
     pthread_t thread;
 };
 
@@ -419,6 +419,15 @@ static int mongo_answer(struct tu_mongo *s, int c, const unsigned char *msg, int
     bson_init(&reply);
     if (strcasecmp(name, "hello") == 0 || strcasecmp(name, "isMaster") == 0) {
         hello_reply(&reply);
+    } else if (s->drop) {
+        /* The first bytes of a reply header, then the connection goes: a drop mid-read. */
+        memset(head, 0, sizeof(head));
+        put_le32(head, 100);
+        put_le32(head + 8, reqid);
+        write_all(c, (const char *)head, 10);
+        bson_destroy(&reply);
+        __atomic_add_fetch(&s->drops, 1, __ATOMIC_SEQ_CST);
+        return -1;
     } else {
         if (strcmp(name, "ping") == 0) {
             if (s->ping_delay_ms > 0)
@@ -500,17 +509,33 @@ static void *mongo_main(void *arg)
     return NULL;
 }
 
-struct tu_mongo *tu_mongo_start(int ping_delay_ms)
+static struct tu_mongo *tu_mongo_start_with(int ping_delay_ms, int drop)
 {
     struct tu_mongo *s = calloc(1, sizeof(*s));
 
     if (s == NULL)
         abort();
     s->ping_delay_ms = ping_delay_ms;
+    s->drop = drop;
     s->fd = listen_loopback(&s->port);
     if (pthread_create(&s->thread, NULL, mongo_main, s) != 0)
         abort();
     return s;
+}
+
+struct tu_mongo *tu_mongo_start(int ping_delay_ms)
+{
+    return tu_mongo_start_with(ping_delay_ms, 0);
+}
+
+struct tu_mongo *tu_mongo_start_dropping(void)
+{
+    return tu_mongo_start_with(0, 1);
+}
+
+int tu_mongo_drops(struct tu_mongo *s)
+{
+    return __atomic_load_n(&s->drops, __ATOMIC_SEQ_CST);
 }
 
 int tu_mongo_port(const struct tu_mongo *s)

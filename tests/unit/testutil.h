@@ -54,6 +54,11 @@ void tu_silent_stop(struct tu_silent *s);
 struct tu_mongo;
 struct tu_mongo *tu_mongo_start(int ping_delay_ms);
 int tu_mongo_port(const struct tu_mongo *s);
+/* The same peer, but every command other than the handshake gets 10 bytes of a reply header
+ * and then the connection closes: a database dropping the connection in the middle of a read.
+ * tu_mongo_drops() counts them. */
+struct tu_mongo *tu_mongo_start_dropping(void);
+int tu_mongo_drops(struct tu_mongo *s);
 /* Pings answered so far, and connections accepted so far. */
 int tu_mongo_pings(struct tu_mongo *s);
 int tu_mongo_connections(struct tu_mongo *s);
