@@ -129,8 +129,9 @@ static void free_lines(struct curl_slist *list)
     curl_slist_free_all(list);
 }
 
-/* Sets up the request on the reset handle; a failed setopt (out of memory, or an option this
- * libcurl lacks) is reported as LUMIRA_ENOMEM. */
+/* Sets up the request on the handle, which holds no option between calls (perform() resets it
+ * after each); a failed setopt (out of memory, or an option this libcurl lacks) is reported as
+ * LUMIRA_ENOMEM. */
 static enum lumira_err prepare(struct lumira_fetch *f, bool post, const char *url,
                                struct curl_slist *headers, const char *body, size_t body_len,
                                int64_t timeout_ms, size_t max_body, struct sink *sink)
@@ -138,7 +139,6 @@ static enum lumira_err prepare(struct lumira_fetch *f, bool post, const char *ur
     CURL *c = f->curl;
     CURLcode rc = CURLE_OK;
 
-    curl_easy_reset(c); /* clears options, keeps live connections */
     f->errbuf[0] = '\0';
 /* Each option is set only while all before it succeeded. */
 #define SET(opt, val) (rc = rc != CURLE_OK ? rc : curl_easy_setopt(c, opt, val))
@@ -253,8 +253,6 @@ static enum lumira_err perform(struct lumira_fetch *f, const char *method, const
         (void)lumira_str_fmt(reply->error, sizeof(reply->error), "out of memory");
         goto out;
     }
-    /* The handle keeps pointers to `headers` and `body` after this call; nothing reads them
-     * before the next call resets it. */
     t0 = lumira_mono_ms();
     rc = curl_easy_perform(f->curl);
     reply->elapsed_ms = lumira_mono_ms() - t0;
@@ -262,6 +260,9 @@ static enum lumira_err perform(struct lumira_fetch *f, const char *method, const
     if (err != LUMIRA_OK)
         reply->status = 0;
 out:
+    /* The handle borrowed `headers`, the caller's `body` and our stack's `sink`: it lets go of
+     * them before they go away (live connections stay). */
+    curl_easy_reset(f->curl);
     free_lines(headers);
     return err;
 }

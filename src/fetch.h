@@ -14,6 +14,11 @@
  * signals used (CURLOPT_NOSIGNAL), no "Expect: 100-continue" round trip, every call bounded by
  * its timeout and its reply body by the cap given to lumira_fetch_reply_init().
  *
+ * Ownership: the client owns its easy handle and the handle's connections. libcurl keeps
+ * pointers to the header list, the POST body and the write sink it is given (it does not copy
+ * them); each call resets the handle before it returns, so none of them outlives the call. The
+ * reply (caller storage) owns its body buffer.
+ *
  * Request header lines may hold secrets (Authorization): the copies made here are wiped before
  * they are freed, and no header, body or URL path is ever put in reply->error.
  *
