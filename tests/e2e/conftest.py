@@ -382,6 +382,53 @@ def mongo_db():
         client.close()
 
 
+# ---------------------------------------------------------------- sanitizer build
+
+# Where the workers of a sanitizer build of the stack write their reports (scripts/dev sets it
+# for the ASan/UBSan run of the suite): lumira-<group>.<pid>, one file per process that found
+# something.
+SANITIZER_DIR = os.environ.get("LUMIRA_TEST_SANITIZER_DIR") or None
+
+
+def sanitizer_reports():
+    """{path: size} of every report so far."""
+    if SANITIZER_DIR is None or not os.path.isdir(SANITIZER_DIR):
+        return {}
+    out = {}
+    for name in os.listdir(SANITIZER_DIR):
+        path = os.path.join(SANITIZER_DIR, name)
+        if name.startswith("lumira-") and os.path.isfile(path):
+            out[path] = os.path.getsize(path)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_report(request):
+    """Under a sanitizer build, fails the test during which a worker wrote a report, naming the
+    program, its pid and the report's first lines (the whole report stays in the file)."""
+    if SANITIZER_DIR is None:
+        yield
+        return
+    before = sanitizer_reports()
+    yield
+    # A worker that halts writes its report before it exits; give one that is halting now a
+    # moment to finish writing.
+    after = sanitizer_reports()
+    new = [p for p, size in after.items() if size != before.get(p)]
+    if not new:
+        return
+    time.sleep(0.5)
+    lines = []
+    for path in sorted(new):
+        prog, _, pid = os.path.basename(path).rpartition(".")
+        with open(path, errors="replace") as f:
+            text = f.read()
+        keep = [l for l in text.splitlines() if "ERROR" in l or "SUMMARY" in l or "runtime error" in l]
+        lines.append("%s (pid %s), %s:\n  %s" % (prog, pid, path, "\n  ".join(keep[:4] or text.splitlines()[:4])))
+    pytest.fail("sanitizer report during %s from %s" % (request.node.nodeid, "; ".join(lines)),
+                pytrace=False)
+
+
 def pytest_configure(config):
     # `-m smoke`: the representative set that scripts/dev test-install also runs against the
     # installed stack (no scripts/dev restart or db-stop there).

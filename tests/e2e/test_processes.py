@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from conftest import VAR, dev, wait_until
+from conftest import SANITIZER_DIR, VAR, dev, wait_until
 
 
 def supervisor_pid(group):
@@ -104,3 +104,19 @@ def test_usr1_lets_the_request_in_hand_finish(api, standin):
     for pid in old:
         wait_until(lambda: gone(pid), timeout=5, what="worker %d to exit" % pid)
     wait_until(lambda: len(workers("ready")) == 2, timeout=10, what="replacement workers")
+
+
+if SANITIZER_DIR is not None:
+    # Only in the sanitizer run of the suite: proves that a worker's report reaches the place
+    # where every test looks (tests/e2e/conftest.py no_sanitizer_report), named after its program
+    # and pid. The report this test provokes is removed once seen, so that it fails nothing else.
+    def test_a_worker_crash_under_the_sanitizer_build_leaves_a_report(api):
+        victim = workers("health")[0]
+        report = os.path.join(SANITIZER_DIR, "lumira-health.%d" % victim)
+        os.kill(victim, signal.SIGSEGV)
+        wait_until(lambda: os.path.exists(report) and "AddressSanitizer: SEGV" in open(report).read(),
+                   timeout=10, what="the sanitizer report of the crashed worker")
+        os.remove(report)
+        wait_until(lambda: len(workers("health")) == 2 and victim not in workers("health"),
+                   timeout=10, what="multiwatch to replace the crashed worker")
+        assert api.get("/api/health").status_code == 200
