@@ -19,7 +19,9 @@ static struct {
     char prog[64];
     char path[1024]; /* "" when logging to stderr */
     long pid;
-} logger = {2, LUMIRA_LOG_INFO, "lumira", "", 0};
+    int write_failed; /* a line to the file was lost; standard error was told once */
+    unsigned long lost; /* lines lost since then */
+} logger = {2, LUMIRA_LOG_INFO, "lumira", "", 0, 0, 0};
 
 static volatile sig_atomic_t reopen_requested;
 static __thread char thread_reqid[LUMIRA_REQID_MAX + 1];
@@ -173,12 +175,66 @@ size_t lumira__log_format(char *out, size_t size, enum lumira_log_level level, c
     return (size_t)(w.p - out);
 }
 
+/* Writes `len` bytes to `fd` in as few write(2) calls as the kernel takes. 0, or -1 with errno. */
+static int write_line(int fd, const char *line, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        ssize_t n = write(fd, line + off, len - off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* A line could not be written to LOG_FILE (disk full, file system gone read-only, ...): the
+ * first loss is told on standard error, once, and the losses are counted until a line goes
+ * through again. The requests themselves go on. */
+static void lost_line(int err)
+{
+    char msg[1400], line[LUMIRA_LOG_LINE_MAX];
+    size_t len;
+
+    logger.lost++;
+    if (logger.write_failed)
+        return;
+    logger.write_failed = 1;
+    (void)lumira_str_fmt(msg, sizeof(msg),
+                         "cannot write to LOG_FILE %s: %s; log lines are lost until it can be "
+                         "written again (SIGUSR2 reopens it)",
+                         logger.path, strerror(err));
+    len = lumira__log_format(line, sizeof(line), LUMIRA_LOG_WARN, "log", NULL, msg);
+    (void)write_line(2, line, len);
+}
+
+/* The first line written after losses says how many were lost. */
+static void lost_lines_recovered(void)
+{
+    char msg[128], line[LUMIRA_LOG_LINE_MAX];
+    size_t len;
+
+    (void)lumira_str_fmt(msg, sizeof(msg), "LOG_FILE is writable again; %lu line(s) were lost",
+                         logger.lost);
+    logger.write_failed = 0;
+    logger.lost = 0;
+    len = lumira__log_format(line, sizeof(line), LUMIRA_LOG_WARN, "log", NULL, msg);
+    (void)write_line(logger.fd, line, len);
+}
+
 void lumira__log(enum lumira_log_level level, const char *module,
                  const struct lumira_log_field *fields, const char *fmt, ...)
 {
     char msg[MSG_MAX + 1], line[LUMIRA_LOG_LINE_MAX];
     va_list ap;
-    size_t len, off = 0;
+    size_t len;
     int saved_errno = errno;
 
     lumira_log_reopen_if_requested();
@@ -186,14 +242,11 @@ void lumira__log(enum lumira_log_level level, const char *module,
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     len = lumira__log_format(line, sizeof(line), level, module, fields, msg);
-    while (off < len) {
-        ssize_t n = write(logger.fd, line + off, len - off);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* nowhere left to report it */
-        off += (size_t)n;
+    if (write_line(logger.fd, line, len) == 0) {
+        if (logger.write_failed)
+            lost_lines_recovered();
+    } else if (logger.fd != 2) {
+        lost_line(errno);
     }
     errno = saved_errno;
 }
@@ -221,9 +274,16 @@ enum lumira_err lumira_log_open(const char *prog, const char *path, enum lumira_
     }
     lumira_log_close();
     logger.fd = fd;
+    logger.write_failed = 0;
+    logger.lost = 0;
     if (fd != 2)
         (void)lumira_strscpy(logger.path, path, sizeof(logger.path));
     return LUMIRA_OK;
+}
+
+int lumira__log_fd(void)
+{
+    return logger.fd;
 }
 
 void lumira_log_close(void)

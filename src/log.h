@@ -13,7 +13,12 @@
  * string is JSON-escaped and invalid UTF-8 becomes U+FFFD, so a line is always valid JSON.
  *
  * Nothing here logs secrets by itself: callers pass only masked or redacted values (see the
- * helpers at the end). The logger needs no initialisation to write to stderr at level info. */
+ * helpers at the end). The logger needs no initialisation to write to stderr at level info.
+ *
+ * Logging never stops a request: a line that cannot be written to the log file (disk full, a
+ * file system gone read-only) is lost, the first loss is told once on standard error (where
+ * spawn-fcgi and systemd keep it), and the first line that goes through again says how many
+ * were lost. */
 
 enum lumira_log_level {
     LUMIRA_LOG_ERROR = 0,
@@ -86,6 +91,9 @@ void lumira__log(enum lumira_log_level level, const char *module,
  * length, newline included. This is what lumira__log() writes; it is exposed for tests. */
 size_t lumira__log_format(char *out, size_t size, enum lumira_log_level level, const char *module,
                           const struct lumira_log_field *fields, const char *msg);
+
+/* The descriptor lines are written to (2 for stderr). Exposed for tests, which make it fail. */
+int lumira__log_fd(void);
 
 /* Writes `email` (len bytes) masked as "j***@example.com" into `out` (`size` bytes). Anything
  * without a local part and a domain becomes "***". Always NUL-terminates when size > 0. */

@@ -743,6 +743,87 @@ static void test_log_close_returns_to_stderr(void **state)
     assert_int_equal(check_lines(buf, len, NULL, 0), 1);
 }
 
+/* LOG_FILE that takes no more bytes (/dev/full): every line is lost, standard error is told once
+ * (not once per line), and once a writable file is open again the losses stop being reported. */
+static void test_log_unwritable_file_warns_once_on_stderr(void **state)
+{
+    const char *dir = *state;
+    char path[256], errpath[256], buf[4096];
+    int saved, fd;
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/app.log", dir);
+    snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
+    fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, 2) == 2);
+    close(fd);
+    assert_int_equal(lumira_log_open("p", "/dev/full", LUMIRA_LOG_INFO), LUMIRA_OK);
+    lumira_log(LUMIRA_LOG_INFO, "t", "lost one");
+    lumira_log(LUMIRA_LOG_INFO, "t", "lost two");
+    lumira_log(LUMIRA_LOG_ERROR, "t", "lost three");
+    assert_int_equal(lumira_log_open("p", path, LUMIRA_LOG_INFO), LUMIRA_OK);
+    lumira_log(LUMIRA_LOG_INFO, "t", "written");
+    lumira_log_close();
+    dup2(saved, 2);
+    close(saved);
+    len = slurp(errpath, buf, sizeof(buf));
+    assert_int_equal(check_lines(buf, len, NULL, 0), 1);
+    assert_non_null(strstr(buf, "\"level\":\"warn\""));
+    assert_non_null(strstr(buf, "cannot write to LOG_FILE /dev/full"));
+    assert_null(strstr(buf, "lost one"));
+    len = slurp(path, buf, sizeof(buf));
+    assert_int_equal(check_lines(buf, len, NULL, 0), 1);
+    assert_non_null(strstr(buf, "\"msg\":\"written\""));
+}
+
+/* A file that fails and then takes lines again (here: the same descriptor made writable again
+ * by reopening onto a good file) gets one line telling how many were lost. */
+static void test_log_recovery_tells_lost_lines(void **state)
+{
+    const char *dir = *state;
+    char path[256], errpath[256], buf[4096];
+    int saved, fd, full;
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/app.log", dir);
+    snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
+    fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved = dup(2);
+    assert_true(dup2(fd, 2) == 2);
+    close(fd);
+    assert_int_equal(lumira_log_open("p", path, LUMIRA_LOG_INFO), LUMIRA_OK);
+    lumira_log(LUMIRA_LOG_INFO, "t", "before");
+    /* The log's descriptor now points at /dev/full, as a full disk would make it fail. */
+    full = open("/dev/full", O_WRONLY);
+    assert_true(full >= 0);
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_true(dup2(full, lumira__log_fd()) >= 0);
+    lumira_log(LUMIRA_LOG_INFO, "t", "lost a");
+    lumira_log(LUMIRA_LOG_INFO, "t", "lost b");
+    assert_true(dup2(fd, lumira__log_fd()) >= 0);
+    close(fd);
+    close(full);
+    lumira_log(LUMIRA_LOG_INFO, "t", "after");
+    lumira_log_close();
+    dup2(saved, 2);
+    close(saved);
+    len = slurp(errpath, buf, sizeof(buf));
+    assert_int_equal(check_lines(buf, len, NULL, 0), 1);
+    len = slurp(path, buf, sizeof(buf));
+    assert_int_equal(check_lines(buf, len, NULL, 0), 3);
+    assert_non_null(strstr(buf, "\"msg\":\"before\""));
+    assert_non_null(strstr(buf, "\"msg\":\"after\""));
+    assert_non_null(strstr(buf, "writable again; 2 line(s) were lost"));
+    assert_null(strstr(buf, "lost a"));
+}
+
 /* logrotate: the file is renamed away, SIGUSR2 asks for a reopen, and the next line goes to a
  * new file at the original path while the renamed one keeps the old lines. */
 static void test_log_request_reopen_rotates(void **state)
@@ -1030,6 +1111,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_open_appends, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_log_open_bad_path_keeps_old, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_log_close_returns_to_stderr, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_log_unwritable_file_warns_once_on_stderr, tmp_setup,
+                                        tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_log_recovery_tells_lost_lines, tmp_setup,
+                                        tmp_teardown),
         cmocka_unit_test_setup_teardown(test_log_request_reopen_rotates, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_log_reopen_if_requested_between_requests, tmp_setup,
                                         tmp_teardown),
