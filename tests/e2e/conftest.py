@@ -382,6 +382,29 @@ def mongo_db():
         client.close()
 
 
+# ---------------------------------------------------------------- processes
+
+def supervisor_pid(group):
+    with open(os.path.join(VAR, "run", group + ".pid")) as f:
+        return int(f.read())
+
+
+def workers(group):
+    pid = supervisor_pid(group)
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return sorted(int(p) for p in f.read().split())
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie is gone for our purpose: it no longer serves.
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().split(") ")[1].startswith("Z")
+
+
 # ---------------------------------------------------------------- sanitizer build
 
 # Where the workers of a sanitizer build of the stack write their reports (scripts/dev sets it

@@ -4,28 +4,7 @@ import os
 import signal
 import time
 
-from conftest import SANITIZER_DIR, VAR, dev, wait_until
-
-
-def supervisor_pid(group):
-    with open(os.path.join(VAR, "run", group + ".pid")) as f:
-        return int(f.read())
-
-
-def workers(group):
-    pid = supervisor_pid(group)
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return sorted(int(p) for p in f.read().split())
-
-
-def gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # A zombie is gone for our purpose: it no longer serves.
-    with open("/proc/%d/stat" % pid) as f:
-        return f.read().split(") ")[1].startswith("Z")
+from conftest import SANITIZER_DIR, VAR, dev, gone, supervisor_pid, wait_until, workers
 
 
 def test_each_program_runs_two_workers(api):
