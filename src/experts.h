@@ -21,7 +21,11 @@
  *
  * Every function returns LUMIRA_EUNAVAIL when the database cannot be reached (the client is
  * then replaced at its next use), LUMIRA_EINTERNAL for another driver failure, and writes the
- * reason to `err` (`errlen` bytes) for the log, never for the client. */
+ * reason to `err` (`errlen` bytes) for the log, never for the client.
+ *
+ * Ownership: what is read is copied into the caller's struct lumira_expert (fixed buffers), so
+ * nothing handed out points into a database reply, which is destroyed before each function
+ * returns; JSON views (lumira_expert_json()) are new objects owned by the caller. */
 
 #define LUMIRA_EXPERTS "experts"
 

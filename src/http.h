@@ -12,8 +12,13 @@
 #include "limits.h"
 
 /* One HTTP request and its response, independent of how they travel (FastCGI or CGI: see
- * server.h). Everything in a request is untrusted. A request borrows its strings from the
- * environment it was made from (envp), which must outlive it. */
+ * server.h). Everything in a request is untrusted.
+ *
+ * Ownership: a request borrows its strings from the environment it was made from (envp: under
+ * FastCGI, libfcgi's request, valid until FCGX_Finish_r(), which lumira_serve() calls only after
+ * the response is rendered), and owns its body. Route parameters point into the path. A
+ * response owns its header and body buffers; the lumira_resp_* functions that take a json-c
+ * object take it whatever happens (the caller must not put it afterwards). */
 
 struct lumira_route_param {
     const char *name; /* from the pattern, without ':'; not NUL-terminated */

@@ -14,7 +14,11 @@
  * and never logged or put in an error message.
  *
  * lumira_stripe_global_init() must run once in main, before any thread starts; it is
- * lumira_fetch_global_init(), so it serves every other fetch client of the process too. */
+ * lumira_fetch_global_init(), so it serves every other fetch client of the process too.
+ *
+ * Ownership: a struct lumira_stripe_reply (caller storage) owns its body buffer; during a call
+ * the fetch layer borrows that buffer and gives it back before the call returns. The request's
+ * own buffers (URL, form, the Authorization line) live only for the call. */
 
 struct lumira_stripe;
 

@@ -10,7 +10,8 @@
 
 /* The `users` collection (API.md "Data"): customers, one per normalised e-mail address (unique
  * index on `email`), with `firstName`, `lastName`, `phone`, `dateOfBirth`, `stripeCustomerId`,
- * `totalOrders`, `lastOrderAt`, `createdAt`, `updatedAt`. Errors as in orders.h. */
+ * `totalOrders`, `lastOrderAt`, `createdAt`, `updatedAt`. Errors as in orders.h. What is read
+ * is copied into the caller's struct lumira_user: nothing points into a database reply. */
 
 #define LUMIRA_USERS "users"
 #define LUMIRA_STRIPE_ID_MAX 255
