@@ -17,8 +17,9 @@ static void set_why(char *why, size_t whylen, const char *msg)
  * (itself included) is nested more than `left` deep and every number is finite, else the reason.
  * json-c counts a scalar as a level of its own, so its own depth limit is set one higher and the
  * containers are counted here; it also accepts NaN, Infinity and 1e999, which are not JSON and
- * could not be written back. Recursion is bounded by json-c's limit. */
-static const char *check_values(struct json_object *v, int left)
+ * could not be written back. Adds the members of every object in `v` to *members. Recursion is
+ * bounded by json-c's limit. */
+static const char *check_values(struct json_object *v, int left, size_t *members)
 {
     const char *bad = NULL;
     size_t i, n;
@@ -29,10 +30,11 @@ static const char *check_values(struct json_object *v, int left)
 
         if (left <= 0)
             return "nesting too deep";
+        *members += (size_t)json_object_object_length(v);
         it = json_object_iter_begin(v);
         end = json_object_iter_end(v);
         for (; bad == NULL && !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
-            bad = check_values(json_object_iter_peek_value(&it), left - 1);
+            bad = check_values(json_object_iter_peek_value(&it), left - 1, members);
         return bad;
     }
     case json_type_array:
@@ -40,7 +42,7 @@ static const char *check_values(struct json_object *v, int left)
             return "nesting too deep";
         n = json_object_array_length(v);
         for (i = 0; bad == NULL && i < n; i++)
-            bad = check_values(json_object_array_get_idx(v, i), left - 1);
+            bad = check_values(json_object_array_get_idx(v, i), left - 1, members);
         return bad;
     case json_type_double:
         return isfinite(json_object_get_double(v)) ? NULL : "numbers must be finite";
@@ -49,8 +51,32 @@ static const char *check_values(struct json_object *v, int left)
     }
 }
 
+/* Counts the ':' separators outside strings in `len` bytes that json-c accepted as JSON: in
+ * valid JSON each one stands for exactly one object member. A string ends at the first '"' that
+ * is not escaped: "a:b" and "\":" hold no separator, while "\\": is a string and one. Never
+ * reads past `len`, even on text json-c would not have accepted. */
+static size_t count_separators(const char *s, size_t len)
+{
+    size_t i = 0, n = 0;
+
+    while (i < len) {
+        if (s[i] == ':') {
+            n++;
+        } else if (s[i] == '"') {
+            for (i++; i < len && s[i] != '"'; i++)
+                if (s[i] == '\\')
+                    i++; /* the escaped character, '"' or '\\' included */
+        }
+        i++;
+    }
+    return n;
+}
+
 /* json-c's tokener takes an int length: the cap is checked before narrowing. json-c's own UTF-8
- * check lets overlong forms and surrogates through, so the whole body is checked first. */
+ * check lets overlong forms and surrogates through, so the whole body is checked first. json-c
+ * keeps the last of two members with the same name, silently: the members of the tree it built
+ * are counted against the separators of the text, and fewer means a duplicate somewhere (json-c
+ * compares decoded names, so "a" and "\u0061" are the same). */
 enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct json_object **out,
                                          char *why, size_t whylen)
 {
@@ -59,6 +85,7 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
     enum json_tokener_error jerr;
     enum lumira_err err = LUMIRA_OK;
     const char *bad;
+    size_t members = 0;
 
     *out = NULL;
     if (len > LUMIRA_MAX_BODY) {
@@ -99,7 +126,9 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
         err = LUMIRA_EINVAL;
         goto out;
     }
-    bad = check_values(obj, LUMIRA_JSON_MAX_DEPTH);
+    bad = check_values(obj, LUMIRA_JSON_MAX_DEPTH, &members);
+    if (bad == NULL && members != count_separators(data, len))
+        bad = "duplicate member";
     if (bad != NULL) {
         set_why(why, whylen, bad);
         err = LUMIRA_EINVAL;

@@ -20,6 +20,9 @@
 
 /* Parses a request body of `len` bytes: strict JSON (trailing whitespace allowed, any other
  * trailing data refused), valid UTF-8, nesting at most LUMIRA_JSON_MAX_DEPTH, root an object.
+ * Two members of one object with the same name, at any depth, are refused ("duplicate member"),
+ * also when escapes make them the same ("email" and "\u0065mail"): json-c would keep the last
+ * one silently, and another parser on the way (a proxy, a log reader) the first.
  * On error returns LUMIRA_EINVAL (or LUMIRA_ETOOBIG when len is over LUMIRA_MAX_BODY, or
  * LUMIRA_ENOMEM) and writes a short reason for the client to `why` (`whylen` bytes). */
 enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct json_object **out,

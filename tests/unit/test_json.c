@@ -288,6 +288,82 @@ static void test_json_parse_object_depth_33_rejected(void **state)
     }
 }
 
+/* Two members of one name are refused wherever they are, under the same reason. */
+static void test_json_parse_object_duplicate_member(void **state)
+{
+    static const char *const bad[] = {
+        "{\"email\":\"a@b.co\",\"email\":\"c@d.co\"}", /* at the top */
+        "{\"a\":1,\"b\":2,\"a\":1}",                    /* not next to each other, same value */
+        "{\"a\":{\"x\":1,\"x\":2}}",                    /* nested */
+        "{\"formData\":{\"email\":\"a@b.co\",\"email\":\"c@d.co\"}}",
+        "{\"a\":[{\"x\":1},{\"y\":1,\"y\":2}]}",        /* in an array of objects */
+        "{\"a\":[[[{\"x\":{\"z\":1,\"z\":{}}}]]]}",     /* deep in arrays and objects */
+        "{\"email\":1,\"\\u0065mail\":2}",              /* an escape that decodes to the same */
+        "{\"\\u0061\":1,\"\\u0061\":2}",
+        "{\"\\\"\":1,\"\\u0022\":2}",                   /* a quote, escaped two ways */
+        "{\"\":1,\"\":2}",                              /* the empty name */
+        "{\"a\":1,\"a\":{\"b\":1}}",                    /* the second one is an object */
+        "{\"a\":{\"b\":1},\"a\":{\"b\":1}}",            /* each one itself valid */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "duplicate member");
+    }
+}
+
+/* Separators inside strings, names or values, are not members: no false duplicate, and no
+ * duplicate hidden by them. */
+static void test_json_parse_object_colons_in_strings(void **state)
+{
+    static const char *const good[] = {
+        "{\"a:b\":1,\"a\":2}",                            /* ':' in a name */
+        "{\"a\":\"x:y:z\",\"b\":\"::\"}",                 /* in values */
+        "{\"a\":\"\\\":\",\"b\":1}",                      /* after an escaped quote */
+        "{\"a\\\\\":1,\"a\":2}",                          /* a name ending in a backslash */
+        "{\"a\":\"\\\\\",\"b\":\":\"}",                   /* a value ending in a backslash */
+        "{\"a\":[\"k:\",{\"b\":\":\"}],\"c\":{}}",
+        "{\"url\":\"https://example.com:8443/a?b=c:d\"}",
+        "{\"a\":\"\\u003a\",\"b\":1}",                    /* an escaped ':' */
+        "{\"a\":\"{\\\"x\\\":1,\\\"x\\\":2}\"}",          /* JSON text inside a string */
+        "{ \"a\" : 1 , \"b\" : [ { \"c\" : 2 } ] }",      /* white space around separators */
+    };
+    static const char *const bad[] = {
+        "{\"a:\":1,\"a:\":2}",         /* the duplicate holds a ':' itself */
+        "{\"\\\":\":1,\"\\\":\":2}",
+        "{\"x\":\"a:b\",\"x\":\"c\"}",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "duplicate member");
+}
+
+/* Bodies our clients send, many members at several depths: no false positive. */
+static void test_json_parse_object_no_false_duplicate(void **state)
+{
+    static const char *const good[] = {
+        "{\"level\":2,\"formData\":{\"firstName\":\"Ada\",\"lastName\":\"Lovelace\","
+        "\"email\":\"ada@example.com\",\"preferences\":{\"audioVoice\":\"f\","
+        "\"deliveryFormat\":\"pdf\"}}}",
+        "{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{"
+        "\"id\":\"pi_1\",\"amount\":1400,\"metadata\":{\"orderId\":\"x\"}}}}",
+        "{\"a\":{\"a\":{\"a\":1}},\"b\":[{\"a\":1},{\"a\":2}]}", /* one name in many objects */
+        "{\"a\":1,\"A\":2,\"\\u00e9\":3,\"e\\u0301\":4}",        /* names that differ */
+        "{\"a\":[],\"b\":{},\"c\":[{}],\"d\":null}",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+}
+
 /* Deep but not nested: many siblings at a shallow depth are fine. */
 static void test_json_parse_object_wide(void **state)
 {
@@ -777,6 +853,9 @@ int main(void)
         cmocka_unit_test(test_json_parse_object_nul_byte),
         cmocka_unit_test(test_json_parse_object_depth_32_ok),
         cmocka_unit_test(test_json_parse_object_depth_33_rejected),
+        cmocka_unit_test(test_json_parse_object_duplicate_member),
+        cmocka_unit_test(test_json_parse_object_colons_in_strings),
+        cmocka_unit_test(test_json_parse_object_no_false_duplicate),
         cmocka_unit_test(test_json_parse_object_wide),
         cmocka_unit_test(test_json_parse_object_body_cap),
         cmocka_unit_test(test_json_get_str_ok),
