@@ -51,32 +51,90 @@ static const char *check_values(struct json_object *v, int left, size_t *members
     }
 }
 
-/* Counts the ':' separators outside strings in `len` bytes that json-c accepted as JSON: in
- * valid JSON each one stands for exactly one object member. A string ends at the first '"' that
- * is not escaped: "a:b" and "\":" hold no separator, while "\\": is a string and one. Never
- * reads past `len`, even on text json-c would not have accepted. */
-static size_t count_separators(const char *s, size_t len)
+/* The code point of the 4 hex digits at `s` (a \u escape), -1 when they are not 4 hex digits. */
+static long hex4(const char *s)
 {
-    size_t i = 0, n = 0;
+    long cp = 0;
+    int i, d;
 
-    while (i < len) {
-        if (s[i] == ':') {
-            n++;
-        } else if (s[i] == '"') {
-            for (i++; i < len && s[i] != '"'; i++)
-                if (s[i] == '\\')
-                    i++; /* the escaped character, '"' or '\\' included */
-        }
-        i++;
+    for (i = 0; i < 4; i++) {
+        d = lumira_hex_digit(s[i]);
+        if (d < 0)
+            return -1;
+        cp = cp * 16 + d;
     }
-    return n;
+    return cp;
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Scans `len` bytes that json-c accepted as JSON. Counts the ':' separators outside strings into
+ * *separators: in valid JSON each one stands for exactly one object member. A string ends at the
+ * first '"' that is not escaped: "a:b" and "\":" hold no separator, while "\\": is a string and
+ * one. Returns NULL, or the reason when a string holds what json-c would change silently:
+ * - a \u escape of a lone surrogate (json-c writes U+FFFD in its place; a high surrogate counts
+ *   only when a low one follows at once, as one more \u escape);
+ * - \u0000 in a member name (json-c cuts the name there: "formData\u0000x" would be read as
+ *   "formData"). In a value it is left to the getters, which refuse it where it matters.
+ * Never reads past `len`, even on text json-c would not have accepted. */
+static const char *scan_text(const char *s, size_t len, size_t *separators)
+{
+    size_t i = 0;
+    bool nul;
+    long cp, lo;
+
+    *separators = 0;
+    while (i < len) {
+        if (s[i] != '"') {
+            if (s[i] == ':')
+                (*separators)++;
+            i++;
+            continue;
+        }
+        nul = false;
+        for (i++; i < len && s[i] != '"';) {
+            if (s[i] != '\\') {
+                i++;
+                continue;
+            }
+            if (len - i < 6 || s[i + 1] != 'u') {
+                i += 2; /* the escaped character, '"' or '\\' included */
+                continue;
+            }
+            cp = hex4(s + i + 2);
+            i += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return "lone surrogate escape in a string";
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                lo = (len - i >= 6 && s[i] == '\\' && s[i + 1] == 'u') ? hex4(s + i + 2) : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return "lone surrogate escape in a string";
+                i += 6; /* the pair is one character */
+            }
+            nul = nul || cp == 0;
+        }
+        i++; /* the closing quote */
+        if (nul) {
+            size_t j = i;
+
+            while (j < len && is_ws(s[j]))
+                j++;
+            if (j < len && s[j] == ':')
+                return "\\u0000 in a member name";
+        }
+    }
+    return NULL;
 }
 
 /* json-c's tokener takes an int length: the cap is checked before narrowing. json-c's own UTF-8
  * check lets overlong forms and surrogates through, so the whole body is checked first. json-c
  * keeps the last of two members with the same name, silently: the members of the tree it built
  * are counted against the separators of the text, and fewer means a duplicate somewhere (json-c
- * compares decoded names, so "a" and "\u0061" are the same). */
+ * compares decoded names, so "a" and "\u0061" are the same). The text is scanned for the escapes
+ * json-c would quietly change, too (scan_text()). */
 enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct json_object **out,
                                          char *why, size_t whylen)
 {
@@ -85,7 +143,7 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
     enum json_tokener_error jerr;
     enum lumira_err err = LUMIRA_OK;
     const char *bad;
-    size_t members = 0;
+    size_t members = 0, separators;
 
     *out = NULL;
     if (len > LUMIRA_MAX_BODY) {
@@ -127,7 +185,9 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
         goto out;
     }
     bad = check_values(obj, LUMIRA_JSON_MAX_DEPTH, &members);
-    if (bad == NULL && members != count_separators(data, len))
+    if (bad == NULL)
+        bad = scan_text(data, len, &separators);
+    if (bad == NULL && members != separators)
         bad = "duplicate member";
     if (bad != NULL) {
         set_why(why, whylen, bad);

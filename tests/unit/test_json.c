@@ -364,6 +364,68 @@ static void test_json_parse_object_no_false_duplicate(void **state)
         json_object_put(parse(good[i], LUMIRA_OK));
 }
 
+/* json-c would store a lone surrogate as U+FFFD: refused, in values and in names. */
+static void test_json_parse_object_lone_surrogate(void **state)
+{
+    static const char *const bad[] = {
+        "{\"a\":\"\\ud800\"}",              /* a high one at the end of the string */
+        "{\"a\":\"\\uD800x\"}",             /* followed by a character */
+        "{\"a\":\"\\ud83d\\u0041\"}",       /* followed by another escape, not a low one */
+        "{\"a\":\"\\ud83d\\ud83d\\ude00\"}", /* two high ones, then a low one */
+        "{\"a\":\"\\ud83d\\n\"}",
+        "{\"a\":\"\\udc00\"}",              /* a low one alone */
+        "{\"a\":\"x\\uDFFF\"}",
+        "{\"a\":\"\\ude00\\ud83d\"}",       /* a pair the wrong way round */
+        "{\"\\ud800\":1}",                  /* in a name */
+        "{\"a\":[\"ok\",{\"b\":\"\\udbff\"}]}",
+    };
+    static const char *const good[] = {
+        "{\"a\":\"\\ud83d\\ude00\"}", "{\"a\":\"\\uD83D\\uDE00\"}",
+        "{\"a\":\"\\ud800\\udc00\\udbff\\udfff\"}", /* the edges of the pairs */
+        "{\"a\":\"\\ud7ff\\ue000\\uffff\"}",        /* just outside the surrogates */
+        "{\"a\":\"\\\\ud800\"}",                    /* an escaped backslash, then text */
+        "{\"\\ud83d\\ude00\":1}",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "lone surrogate escape in a string");
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+}
+
+/* json-c cuts a name at \u0000, so "formData\u0000x" would be read as "formData": refused. In a
+ * value the parser lets it through for the getters to refuse (test_json_get_str_nul_rejected). */
+static void test_json_parse_object_nul_escape_in_name(void **state)
+{
+    static const char *const bad[] = {
+        "{\"formData\\u0000x\":{}}", "{\"\\u0000\":1}", "{\"a\\u0000\" \n: 1}",
+        "{\"a\":{\"b\\u0000\":1}}",  "{\"a\":[{\"\\u0000b\":1}]}",
+    };
+    static const char *const good[] = {
+        "{\"a\":\"x\\u0000y\"}",       /* in a value */
+        "{\"a\":[\"\\u0000\"],\"b\":\"\\u0000\"}",
+        "{\"a\\\\u0000\":1}",          /* an escaped backslash, then text */
+        "{\"a\\u0001\":1}",            /* another control character */
+    };
+    struct json_object *obj;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "\\u0000 in a member name");
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+    /* Two names that json-c would make one: refused either way. */
+    obj = parse("{\"formData\":{},\"formData\\u0000\":{}}", LUMIRA_EINVAL);
+    assert_null(obj);
+}
+
 /* Deep but not nested: many siblings at a shallow depth are fine. */
 static void test_json_parse_object_wide(void **state)
 {
@@ -856,6 +918,8 @@ int main(void)
         cmocka_unit_test(test_json_parse_object_duplicate_member),
         cmocka_unit_test(test_json_parse_object_colons_in_strings),
         cmocka_unit_test(test_json_parse_object_no_false_duplicate),
+        cmocka_unit_test(test_json_parse_object_lone_surrogate),
+        cmocka_unit_test(test_json_parse_object_nul_escape_in_name),
         cmocka_unit_test(test_json_parse_object_wide),
         cmocka_unit_test(test_json_parse_object_body_cap),
         cmocka_unit_test(test_json_get_str_ok),
