@@ -71,6 +71,48 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The length of the number (RFC 8259 section 6) that starts `len` bytes at `s`, 0 when none
+ * does: json-c also takes "1.", "1.e5", "01" and "-01", which are not JSON. */
+static size_t number_len(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    if (i < len && s[i] == '-')
+        i++;
+    if (i < len && s[i] == '0') {
+        i++;
+    } else if (i < len && is_digit(s[i])) {
+        while (i < len && is_digit(s[i]))
+            i++;
+    } else {
+        return 0;
+    }
+    if (i < len && s[i] == '.') {
+        if (++i >= len || !is_digit(s[i]))
+            return 0;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= len || !is_digit(s[i]))
+            return 0;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    /* What json-c read as one number must end here. */
+    if (i < len && (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' ||
+                    s[i] == '-'))
+        return 0;
+    return i;
+}
+
 /* Scans `len` bytes that json-c accepted as JSON. Counts the ':' separators outside strings into
  * *separators: in valid JSON each one stands for exactly one object member. A string ends at the
  * first '"' that is not escaped: "a:b" and "\":" hold no separator, while "\\": is a string and
@@ -79,6 +121,8 @@ static bool is_ws(char c)
  *   only when a low one follows at once, as one more \u escape);
  * - \u0000 in a member name (json-c cuts the name there: "formData\u0000x" would be read as
  *   "formData"). In a value it is left to the getters, which refuse it where it matters.
+ * It also refuses what json-c's strict mode takes but JSON does not: a control character
+ * (U+0000-U+001F) that is not escaped in a string, and numbers outside RFC 8259's grammar.
  * Never reads past `len`, even on text json-c would not have accepted. */
 static const char *scan_text(const char *s, size_t len, size_t *separators)
 {
@@ -88,6 +132,14 @@ static const char *scan_text(const char *s, size_t len, size_t *separators)
 
     *separators = 0;
     while (i < len) {
+        if (s[i] == '-' || is_digit(s[i])) {
+            size_t n = number_len(s + i, len - i);
+
+            if (n == 0)
+                return "invalid number";
+            i += n;
+            continue;
+        }
         if (s[i] != '"') {
             if (s[i] == ':')
                 (*separators)++;
@@ -96,6 +148,8 @@ static const char *scan_text(const char *s, size_t len, size_t *separators)
         }
         nul = false;
         for (i++; i < len && s[i] != '"';) {
+            if ((unsigned char)s[i] < 0x20)
+                return "control character not escaped in a string";
             if (s[i] != '\\') {
                 i++;
                 continue;

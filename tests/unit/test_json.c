@@ -426,6 +426,60 @@ static void test_json_parse_object_nul_escape_in_name(void **state)
     assert_null(obj);
 }
 
+/* RFC 8259 7: control characters in strings must be escaped; json-c's strict mode takes them
+ * raw. DEL and everything above it may stay raw. */
+static void test_json_parse_object_raw_control_character(void **state)
+{
+    static const char *const bad[] = {
+        "{\"a\":\"line\nbreak\"}", "{\"a\":\"tab\there\"}", "{\"a\":\"cr\r\"}",
+        "{\"a\":\"\x01\"}",        "{\"a\":\"\x1f\"}",       "{\"na\nme\":1}",
+        "{\"a\":[\"ok\",\"x\x1b[31m\"]}",
+    };
+    static const char *const good[] = {
+        "{\"a\":\"line\\nbreak\\ttab\\r\\u0001\\u001f\"}",
+        "{\"a\":\"\x7f\",\"b\":\"\xc2\x80\xc2\x9f\"}", /* DEL and the C1 controls */
+        "{\n\t\"a\" :\r\n \"x\"\n}\n",                   /* white space between tokens */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])),
+                            "control character not escaped in a string");
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+}
+
+/* RFC 8259 6: json-c also takes "1.", "1.e5", "00" and "-01" (it refuses "01" itself). */
+static void test_json_parse_object_number_grammar(void **state)
+{
+    static const char *const bad[] = {
+        "{\"a\":1.}",  "{\"a\":1.e5}", "{\"a\":-01}",  "{\"a\":00}",
+        "{\"a\":-0.}", "{\"a\":[1,2.]}", "{\"a\":1. }", "{\"a\":-00.5}",
+    };
+    static const char *const good[] = {
+        "{\"a\":0,\"b\":-0,\"c\":0.5,\"d\":-0.5e-3,\"e\":1E+5,\"f\":1e05,\"g\":10}",
+        "{\"a\":[1,-2,3.25e1,0.0,-0.0]}",
+        "{\"a\":9223372036854775807,\"b\":-9223372036854775808,\"c\":18446744073709551616}",
+        "{\"a\":1e308,\"b\":5e-324,\"c\":1e-400}",
+        "{\"a\":\"01\",\"b\":\"1.\"}", /* in strings: text */
+        "{\"a\":1 , \"b\":2\n}",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "invalid number");
+    }
+    parse("{\"a\":01}", LUMIRA_EINVAL);
+    parse("{\"a\":{\"b\":007}}", LUMIRA_EINVAL);
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+}
+
 /* Deep but not nested: many siblings at a shallow depth are fine. */
 static void test_json_parse_object_wide(void **state)
 {
@@ -920,6 +974,8 @@ int main(void)
         cmocka_unit_test(test_json_parse_object_no_false_duplicate),
         cmocka_unit_test(test_json_parse_object_lone_surrogate),
         cmocka_unit_test(test_json_parse_object_nul_escape_in_name),
+        cmocka_unit_test(test_json_parse_object_raw_control_character),
+        cmocka_unit_test(test_json_parse_object_number_grammar),
         cmocka_unit_test(test_json_parse_object_wide),
         cmocka_unit_test(test_json_parse_object_body_cap),
         cmocka_unit_test(test_json_get_str_ok),
