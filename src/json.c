@@ -17,8 +17,9 @@ static void set_why(char *why, size_t whylen, const char *msg)
  * (itself included) is nested more than `left` deep and every number is finite, else the reason.
  * json-c counts a scalar as a level of its own, so its own depth limit is set one higher and the
  * containers are counted here; it also accepts NaN, Infinity and 1e999, which are not JSON and
- * could not be written back. Recursion is bounded by json-c's limit. */
-static const char *check_values(struct json_object *v, int left)
+ * could not be written back. Adds the members of every object in `v` to *members. Recursion is
+ * bounded by json-c's limit. */
+static const char *check_values(struct json_object *v, int left, size_t *members)
 {
     const char *bad = NULL;
     size_t i, n;
@@ -29,10 +30,11 @@ static const char *check_values(struct json_object *v, int left)
 
         if (left <= 0)
             return "nesting too deep";
+        *members += (size_t)json_object_object_length(v);
         it = json_object_iter_begin(v);
         end = json_object_iter_end(v);
         for (; bad == NULL && !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
-            bad = check_values(json_object_iter_peek_value(&it), left - 1);
+            bad = check_values(json_object_iter_peek_value(&it), left - 1, members);
         return bad;
     }
     case json_type_array:
@@ -40,7 +42,7 @@ static const char *check_values(struct json_object *v, int left)
             return "nesting too deep";
         n = json_object_array_length(v);
         for (i = 0; bad == NULL && i < n; i++)
-            bad = check_values(json_object_array_get_idx(v, i), left - 1);
+            bad = check_values(json_object_array_get_idx(v, i), left - 1, members);
         return bad;
     case json_type_double:
         return isfinite(json_object_get_double(v)) ? NULL : "numbers must be finite";
@@ -49,8 +51,144 @@ static const char *check_values(struct json_object *v, int left)
     }
 }
 
+/* The code point of the 4 hex digits at `s` (a \u escape), -1 when they are not 4 hex digits. */
+static long hex4(const char *s)
+{
+    long cp = 0;
+    int i, d;
+
+    for (i = 0; i < 4; i++) {
+        d = lumira_hex_digit(s[i]);
+        if (d < 0)
+            return -1;
+        cp = cp * 16 + d;
+    }
+    return cp;
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The length of the number (RFC 8259 section 6) that starts `len` bytes at `s`, 0 when none
+ * does: json-c also takes "1.", "1.e5", "01" and "-01", which are not JSON. */
+static size_t number_len(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    if (i < len && s[i] == '-')
+        i++;
+    if (i < len && s[i] == '0') {
+        i++;
+    } else if (i < len && is_digit(s[i])) {
+        while (i < len && is_digit(s[i]))
+            i++;
+    } else {
+        return 0;
+    }
+    if (i < len && s[i] == '.') {
+        if (++i >= len || !is_digit(s[i]))
+            return 0;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= len || !is_digit(s[i]))
+            return 0;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    /* What json-c read as one number must end here. */
+    if (i < len && (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' ||
+                    s[i] == '-'))
+        return 0;
+    return i;
+}
+
+/* Scans `len` bytes that json-c accepted as JSON. Counts the ':' separators outside strings into
+ * *separators: in valid JSON each one stands for exactly one object member. A string ends at the
+ * first '"' that is not escaped: "a:b" and "\":" hold no separator, while "\\": is a string and
+ * one. Returns NULL, or the reason when a string holds what json-c would change silently:
+ * - a \u escape of a lone surrogate (json-c writes U+FFFD in its place; a high surrogate counts
+ *   only when a low one follows at once, as one more \u escape);
+ * - \u0000 in a member name (json-c cuts the name there: "formData\u0000x" would be read as
+ *   "formData"). In a value it is left to the getters, which refuse it where it matters.
+ * It also refuses what json-c's strict mode takes but JSON does not: a control character
+ * (U+0000-U+001F) that is not escaped in a string, and numbers outside RFC 8259's grammar.
+ * Never reads past `len`, even on text json-c would not have accepted. */
+static const char *scan_text(const char *s, size_t len, size_t *separators)
+{
+    size_t i = 0;
+    bool nul;
+    long cp, lo;
+
+    *separators = 0;
+    while (i < len) {
+        if (s[i] == '-' || is_digit(s[i])) {
+            size_t n = number_len(s + i, len - i);
+
+            if (n == 0)
+                return "invalid number";
+            i += n;
+            continue;
+        }
+        if (s[i] != '"') {
+            if (s[i] == ':')
+                (*separators)++;
+            i++;
+            continue;
+        }
+        nul = false;
+        for (i++; i < len && s[i] != '"';) {
+            if ((unsigned char)s[i] < 0x20)
+                return "control character not escaped in a string";
+            if (s[i] != '\\') {
+                i++;
+                continue;
+            }
+            if (len - i < 6 || s[i + 1] != 'u') {
+                i += 2; /* the escaped character, '"' or '\\' included */
+                continue;
+            }
+            cp = hex4(s + i + 2);
+            i += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return "lone surrogate escape in a string";
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                lo = (len - i >= 6 && s[i] == '\\' && s[i + 1] == 'u') ? hex4(s + i + 2) : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return "lone surrogate escape in a string";
+                i += 6; /* the pair is one character */
+            }
+            nul = nul || cp == 0;
+        }
+        i++; /* the closing quote */
+        if (nul) {
+            size_t j = i;
+
+            while (j < len && is_ws(s[j]))
+                j++;
+            if (j < len && s[j] == ':')
+                return "\\u0000 in a member name";
+        }
+    }
+    return NULL;
+}
+
 /* json-c's tokener takes an int length: the cap is checked before narrowing. json-c's own UTF-8
- * check lets overlong forms and surrogates through, so the whole body is checked first. */
+ * check lets overlong forms and surrogates through, so the whole body is checked first. json-c
+ * keeps the last of two members with the same name, silently: the members of the tree it built
+ * are counted against the separators of the text, and fewer means a duplicate somewhere (json-c
+ * compares decoded names, so "a" and "\u0061" are the same). The text is scanned for the escapes
+ * json-c would quietly change, too (scan_text()). */
 enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct json_object **out,
                                          char *why, size_t whylen)
 {
@@ -59,6 +197,7 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
     enum json_tokener_error jerr;
     enum lumira_err err = LUMIRA_OK;
     const char *bad;
+    size_t members = 0, separators;
 
     *out = NULL;
     if (len > LUMIRA_MAX_BODY) {
@@ -99,7 +238,11 @@ enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct js
         err = LUMIRA_EINVAL;
         goto out;
     }
-    bad = check_values(obj, LUMIRA_JSON_MAX_DEPTH);
+    bad = check_values(obj, LUMIRA_JSON_MAX_DEPTH, &members);
+    if (bad == NULL)
+        bad = scan_text(data, len, &separators);
+    if (bad == NULL && members != separators)
+        bad = "duplicate member";
     if (bad != NULL) {
         set_why(why, whylen, bad);
         err = LUMIRA_EINVAL;

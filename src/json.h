@@ -20,6 +20,14 @@
 
 /* Parses a request body of `len` bytes: strict JSON (trailing whitespace allowed, any other
  * trailing data refused), valid UTF-8, nesting at most LUMIRA_JSON_MAX_DEPTH, root an object.
+ * Two members of one object with the same name, at any depth, are refused ("duplicate member"),
+ * also when escapes make them the same ("email" and "\u0065mail"): json-c would keep the last
+ * one silently, and another parser on the way (a proxy, a log reader) the first. A \u escape of
+ * a lone surrogate (\ud800 without a low surrogate after it, or \udc00 alone) is refused too,
+ * rather than stored as U+FFFD, and so is \u0000 in a member name (json-c would cut the name
+ * there); in a value, lumira_json_get_str() refuses it. What json-c's strict mode takes but
+ * JSON does not is refused as well: control characters not escaped in a string, and numbers
+ * like "1." or "01".
  * On error returns LUMIRA_EINVAL (or LUMIRA_ETOOBIG when len is over LUMIRA_MAX_BODY, or
  * LUMIRA_ENOMEM) and writes a short reason for the client to `why` (`whylen` bytes). */
 enum lumira_err lumira_json_parse_object(const char *data, size_t len, struct json_object **out,

@@ -102,7 +102,8 @@ static void trim(const char **s, size_t *len)
 }
 
 /* Counts the characters of valid UTF-8 text; returns SIZE_MAX on a control character that is
- * not allowed (C0 except, with `multiline`, tab, CR and LF; and DEL), unless `any`. */
+ * not allowed (C0 except, with `multiline`, tab, CR and LF; DEL; and the C1 controls
+ * U+0080-U+009F, which terminals obey as ESC sequences), unless `any`. */
 static size_t count_chars(const char *s, size_t len, bool multiline, bool any)
 {
     size_t i = 0, n = 0, step;
@@ -114,7 +115,7 @@ static size_t count_chars(const char *s, size_t len, bool multiline, bool any)
             ((c < 0x20 && !(multiline && (c == '\t' || c == '\r' || c == '\n'))) || c == 0x7f))
             return SIZE_MAX;
         step = lumira_utf8_seq((const unsigned char *)s + i, len - i);
-        if (step == 0)
+        if (step == 0 || (!any && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0))
             return SIZE_MAX;
         i += step;
         n++;

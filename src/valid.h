@@ -12,7 +12,8 @@
 /* Validation of request bodies against API.md "Conventions": each field is checked on its own
  * and every failure is collected as {"field", "message"}, so one 400 VALIDATION_ERROR names all
  * the bad fields at once. Strings are counted in characters (the body is already known to be
- * valid UTF-8) and may not hold control characters unless the field allows line breaks. */
+ * valid UTF-8) and may not hold control characters (C0, DEL and the C1 controls U+0080-U+009F)
+ * unless the field allows line breaks, which allows tab, CR and LF only. */
 
 struct lumira_valid {
     /* private */

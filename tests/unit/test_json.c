@@ -288,6 +288,198 @@ static void test_json_parse_object_depth_33_rejected(void **state)
     }
 }
 
+/* Two members of one name are refused wherever they are, under the same reason. */
+static void test_json_parse_object_duplicate_member(void **state)
+{
+    static const char *const bad[] = {
+        "{\"email\":\"a@b.co\",\"email\":\"c@d.co\"}", /* at the top */
+        "{\"a\":1,\"b\":2,\"a\":1}",                    /* not next to each other, same value */
+        "{\"a\":{\"x\":1,\"x\":2}}",                    /* nested */
+        "{\"formData\":{\"email\":\"a@b.co\",\"email\":\"c@d.co\"}}",
+        "{\"a\":[{\"x\":1},{\"y\":1,\"y\":2}]}",        /* in an array of objects */
+        "{\"a\":[[[{\"x\":{\"z\":1,\"z\":{}}}]]]}",     /* deep in arrays and objects */
+        "{\"email\":1,\"\\u0065mail\":2}",              /* an escape that decodes to the same */
+        "{\"\\u0061\":1,\"\\u0061\":2}",
+        "{\"\\\"\":1,\"\\u0022\":2}",                   /* a quote, escaped two ways */
+        "{\"\":1,\"\":2}",                              /* the empty name */
+        "{\"a\":1,\"a\":{\"b\":1}}",                    /* the second one is an object */
+        "{\"a\":{\"b\":1},\"a\":{\"b\":1}}",            /* each one itself valid */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "duplicate member");
+    }
+}
+
+/* Separators inside strings, names or values, are not members: no false duplicate, and no
+ * duplicate hidden by them. */
+static void test_json_parse_object_colons_in_strings(void **state)
+{
+    static const char *const good[] = {
+        "{\"a:b\":1,\"a\":2}",                            /* ':' in a name */
+        "{\"a\":\"x:y:z\",\"b\":\"::\"}",                 /* in values */
+        "{\"a\":\"\\\":\",\"b\":1}",                      /* after an escaped quote */
+        "{\"a\\\\\":1,\"a\":2}",                          /* a name ending in a backslash */
+        "{\"a\":\"\\\\\",\"b\":\":\"}",                   /* a value ending in a backslash */
+        "{\"a\":[\"k:\",{\"b\":\":\"}],\"c\":{}}",
+        "{\"url\":\"https://example.com:8443/a?b=c:d\"}",
+        "{\"a\":\"\\u003a\",\"b\":1}",                    /* an escaped ':' */
+        "{\"a\":\"{\\\"x\\\":1,\\\"x\\\":2}\"}",          /* JSON text inside a string */
+        "{ \"a\" : 1 , \"b\" : [ { \"c\" : 2 } ] }",      /* white space around separators */
+    };
+    static const char *const bad[] = {
+        "{\"a:\":1,\"a:\":2}",         /* the duplicate holds a ':' itself */
+        "{\"\\\":\":1,\"\\\":\":2}",
+        "{\"x\":\"a:b\",\"x\":\"c\"}",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "duplicate member");
+}
+
+/* Bodies our clients send, many members at several depths: no false positive. */
+static void test_json_parse_object_no_false_duplicate(void **state)
+{
+    static const char *const good[] = {
+        "{\"level\":2,\"formData\":{\"firstName\":\"Ada\",\"lastName\":\"Lovelace\","
+        "\"email\":\"ada@example.com\",\"preferences\":{\"audioVoice\":\"f\","
+        "\"deliveryFormat\":\"pdf\"}}}",
+        "{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{"
+        "\"id\":\"pi_1\",\"amount\":1400,\"metadata\":{\"orderId\":\"x\"}}}}",
+        "{\"a\":{\"a\":{\"a\":1}},\"b\":[{\"a\":1},{\"a\":2}]}", /* one name in many objects */
+        "{\"a\":1,\"A\":2,\"\\u00e9\":3,\"e\\u0301\":4}",        /* names that differ */
+        "{\"a\":[],\"b\":{},\"c\":[{}],\"d\":null}",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+}
+
+/* json-c would store a lone surrogate as U+FFFD: refused, in values and in names. */
+static void test_json_parse_object_lone_surrogate(void **state)
+{
+    static const char *const bad[] = {
+        "{\"a\":\"\\ud800\"}",              /* a high one at the end of the string */
+        "{\"a\":\"\\uD800x\"}",             /* followed by a character */
+        "{\"a\":\"\\ud83d\\u0041\"}",       /* followed by another escape, not a low one */
+        "{\"a\":\"\\ud83d\\ud83d\\ude00\"}", /* two high ones, then a low one */
+        "{\"a\":\"\\ud83d\\n\"}",
+        "{\"a\":\"\\udc00\"}",              /* a low one alone */
+        "{\"a\":\"x\\uDFFF\"}",
+        "{\"a\":\"\\ude00\\ud83d\"}",       /* a pair the wrong way round */
+        "{\"\\ud800\":1}",                  /* in a name */
+        "{\"a\":[\"ok\",{\"b\":\"\\udbff\"}]}",
+    };
+    static const char *const good[] = {
+        "{\"a\":\"\\ud83d\\ude00\"}", "{\"a\":\"\\uD83D\\uDE00\"}",
+        "{\"a\":\"\\ud800\\udc00\\udbff\\udfff\"}", /* the edges of the pairs */
+        "{\"a\":\"\\ud7ff\\ue000\\uffff\"}",        /* just outside the surrogates */
+        "{\"a\":\"\\\\ud800\"}",                    /* an escaped backslash, then text */
+        "{\"\\ud83d\\ude00\":1}",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "lone surrogate escape in a string");
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+}
+
+/* json-c cuts a name at \u0000, so "formData\u0000x" would be read as "formData": refused. In a
+ * value the parser lets it through for the getters to refuse (test_json_get_str_nul_rejected). */
+static void test_json_parse_object_nul_escape_in_name(void **state)
+{
+    static const char *const bad[] = {
+        "{\"formData\\u0000x\":{}}", "{\"\\u0000\":1}", "{\"a\\u0000\" \n: 1}",
+        "{\"a\":{\"b\\u0000\":1}}",  "{\"a\":[{\"\\u0000b\":1}]}",
+    };
+    static const char *const good[] = {
+        "{\"a\":\"x\\u0000y\"}",       /* in a value */
+        "{\"a\":[\"\\u0000\"],\"b\":\"\\u0000\"}",
+        "{\"a\\\\u0000\":1}",          /* an escaped backslash, then text */
+        "{\"a\\u0001\":1}",            /* another control character */
+    };
+    struct json_object *obj;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "\\u0000 in a member name");
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+    /* Two names that json-c would make one: refused either way. */
+    obj = parse("{\"formData\":{},\"formData\\u0000\":{}}", LUMIRA_EINVAL);
+    assert_null(obj);
+}
+
+/* RFC 8259 7: control characters in strings must be escaped; json-c's strict mode takes them
+ * raw. DEL and everything above it may stay raw. */
+static void test_json_parse_object_raw_control_character(void **state)
+{
+    static const char *const bad[] = {
+        "{\"a\":\"line\nbreak\"}", "{\"a\":\"tab\there\"}", "{\"a\":\"cr\r\"}",
+        "{\"a\":\"\x01\"}",        "{\"a\":\"\x1f\"}",       "{\"na\nme\":1}",
+        "{\"a\":[\"ok\",\"x\x1b[31m\"]}",
+    };
+    static const char *const good[] = {
+        "{\"a\":\"line\\nbreak\\ttab\\r\\u0001\\u001f\"}",
+        "{\"a\":\"\x7f\",\"b\":\"\xc2\x80\xc2\x9f\"}", /* DEL and the C1 controls */
+        "{\n\t\"a\" :\r\n \"x\"\n}\n",                   /* white space between tokens */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])),
+                            "control character not escaped in a string");
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+}
+
+/* RFC 8259 6: json-c also takes "1.", "1.e5", "00" and "-01" (it refuses "01" itself). */
+static void test_json_parse_object_number_grammar(void **state)
+{
+    static const char *const bad[] = {
+        "{\"a\":1.}",  "{\"a\":1.e5}", "{\"a\":-01}",  "{\"a\":00}",
+        "{\"a\":-0.}", "{\"a\":[1,2.]}", "{\"a\":1. }", "{\"a\":-00.5}",
+    };
+    static const char *const good[] = {
+        "{\"a\":0,\"b\":-0,\"c\":0.5,\"d\":-0.5e-3,\"e\":1E+5,\"f\":1e05,\"g\":10}",
+        "{\"a\":[1,-2,3.25e1,0.0,-0.0]}",
+        "{\"a\":9223372036854775807,\"b\":-9223372036854775808,\"c\":18446744073709551616}",
+        "{\"a\":1e308,\"b\":5e-324,\"c\":1e-400}",
+        "{\"a\":\"01\",\"b\":\"1.\"}", /* in strings: text */
+        "{\"a\":1 , \"b\":2\n}",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parse(bad[i], LUMIRA_EINVAL);
+        assert_string_equal(why_of(bad[i], strlen(bad[i])), "invalid number");
+    }
+    parse("{\"a\":01}", LUMIRA_EINVAL);
+    parse("{\"a\":{\"b\":007}}", LUMIRA_EINVAL);
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        json_object_put(parse(good[i], LUMIRA_OK));
+}
+
 /* Deep but not nested: many siblings at a shallow depth are fine. */
 static void test_json_parse_object_wide(void **state)
 {
@@ -777,6 +969,13 @@ int main(void)
         cmocka_unit_test(test_json_parse_object_nul_byte),
         cmocka_unit_test(test_json_parse_object_depth_32_ok),
         cmocka_unit_test(test_json_parse_object_depth_33_rejected),
+        cmocka_unit_test(test_json_parse_object_duplicate_member),
+        cmocka_unit_test(test_json_parse_object_colons_in_strings),
+        cmocka_unit_test(test_json_parse_object_no_false_duplicate),
+        cmocka_unit_test(test_json_parse_object_lone_surrogate),
+        cmocka_unit_test(test_json_parse_object_nul_escape_in_name),
+        cmocka_unit_test(test_json_parse_object_raw_control_character),
+        cmocka_unit_test(test_json_parse_object_number_grammar),
         cmocka_unit_test(test_json_parse_object_wide),
         cmocka_unit_test(test_json_parse_object_body_cap),
         cmocka_unit_test(test_json_get_str_ok),

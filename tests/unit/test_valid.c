@@ -487,6 +487,23 @@ static void test_valid_str_control_chars_refused(void **state)
     str_ok("\"\\tab\\n\"", 0, 0, 100, "ab");
 }
 
+/* The C1 controls (U+0080-U+009F: NEL, CSI...) are control characters too, escaped or raw, in
+ * one-line and multi-line fields alike; passwords take them. Their neighbours are text. */
+static void test_valid_str_c1_controls_refused(void **state)
+{
+    static const char *const values[] = {"\"a\\u0085b\"", "\"a\\u0080b\"", "\"a\\u009fb\"",
+                                         "\"a\xc2\x9b" "31mb\"", "\"\xc2\x85\""};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(values); i++) {
+        str_bad(values[i], 0, 0, 100, "must not contain control characters");
+        str_bad(values[i], LUMIRA_VALID_MULTILINE, 0, 100, "must not contain control characters");
+    }
+    str_ok("\"a\\u00a0b\\u007e\\u00c0\"", 0, 0, 100, "a\xc2\xa0" "b~\xc3\x80");
+    str_ok("\"pass\\u0085word\"", LUMIRA_VALID_VERBATIM, 6, 128, "pass\xc2\x85word");
+}
+
 static void test_valid_str_multiline_allows_breaks(void **state)
 {
     (void)state;
@@ -778,6 +795,7 @@ int main(void)
         T(test_valid_str_min_chars),
         T(test_valid_str_far_too_long),
         T(test_valid_str_control_chars_refused),
+        T(test_valid_str_c1_controls_refused),
         T(test_valid_str_multiline_allows_breaks),
         T(test_valid_str_verbatim),
         T(test_valid_email_cases),
