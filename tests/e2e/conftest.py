@@ -2,15 +2,15 @@
 
 The suite talks HTTP to nginx only (LUMIRA_TEST_BASE). It changes the stack only through
 scripts/dev (restart a program with another environment, stop or start the database) and the
-control ports of the Stripe and n8n stand-ins, and looks into the database only to set up or to
-prove that nothing was lost. scripts/dev test starts a fresh stack and sets the variables below.
+control ports of the Stripe and n8n stand-ins and of the database proxy the programs go through,
+and looks into the database (straight, not through the proxy) only to set up or to prove that
+nothing was lost. scripts/dev test starts a fresh stack and sets the variables below.
 """
 
 import contextlib
 import json
 import os
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -22,6 +22,7 @@ BASE = os.environ.get("LUMIRA_TEST_BASE", "http://127.0.0.1:18080")
 MONGO_URI = os.environ.get("LUMIRA_TEST_MONGO_URI", "mongodb://127.0.0.1:27317/lumira")
 STANDIN_CTL = os.environ.get("LUMIRA_TEST_STANDIN_CTL", "http://127.0.0.1:12124")
 N8N_CTL = os.environ.get("LUMIRA_TEST_N8N_CTL", "http://127.0.0.1:12126")
+DBPROXY_CTL = os.environ.get("LUMIRA_TEST_DBPROXY_CTL", "http://127.0.0.1:12127")
 DEV = os.environ.get("LUMIRA_TEST_DEV", os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "dev"))
 VAR = os.environ.get("LUMIRA_TEST_VAR", os.path.join(os.path.dirname(__file__), "..", "..", "var", "test"))
 # The secrets of the test stack, to prove they never show up in any output.
@@ -106,6 +107,40 @@ class N8n:
         return self.state()["received"]
 
 
+class DbProxy:
+    """The control port of a database fault proxy (tests/standins/mongo_proxy.py); by default
+    the stack's, between the programs and FerretDB."""
+
+    def __init__(self, ctl=DBPROXY_CTL):
+        self.ctl = ctl
+
+    def fault(self, mode, **kw):
+        """mode: pass; refuse; hang; drop (after_commands=N, default 1; after_bytes=B: forward
+        the N-th command and let only B bytes of its reply through; repeat=True: every counted
+        command from the N-th on); delay (delay_ms). Returns the state."""
+        r = requests.post(self.ctl + "/__standin/fault", json=dict(mode=mode, **kw), timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def reset(self):
+        """Back to pass (listening again), every counter zero. Returns the state."""
+        r = requests.post(self.ctl + "/__standin/reset", json={}, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def state(self):
+        """{"mode", "after_commands", "after_bytes", "repeat", "fired", "delay_ms", "commands",
+        "by_name": {"find": n, ...}, "handshakes", "connections", "open", "dropped"}"""
+        r = requests.get(self.ctl + "/__standin/state", timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def commands(self):
+        """The counted commands since the last reset: everything but the handshake and
+        authentication commands (hello, isMaster, saslStart, ...)."""
+        return self.state()["commands"]
+
+
 @pytest.fixture(scope="session")
 def api():
     return Api(BASE)
@@ -125,6 +160,15 @@ def n8n():
     s.reset()
     yield s
     s.reset()
+
+
+@pytest.fixture
+def dbproxy():
+    """The stack's database proxy, reset (pass, counters zero) before and after the test."""
+    p = DbProxy()
+    p.reset()
+    yield p
+    p.reset()
 
 
 def wait_until(fn, timeout=20.0, interval=0.2, what="condition"):
@@ -208,82 +252,6 @@ class SilentListener:
         self.thread.join()
         for c in self.conns:
             c.close()
-        self.sock.close()
-
-
-class CountingProxy:
-    """A TCP proxy to the database that counts the MongoDB wire messages clients send."""
-
-    def __init__(self, target_port):
-        self.target = ("127.0.0.1", target_port)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.messages = 0
-        self.lock = threading.Lock()
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        self.sock.settimeout(0.2)
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            try:
-                up = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                c.close()
-                continue
-            threading.Thread(target=self._client_to_server, args=(c, up), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(up, c), daemon=True).start()
-
-    def _client_to_server(self, c, up):
-        buf = b""
-        try:
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    break
-                up.sendall(data)
-                buf += data
-                # Each message starts with its int32 little-endian length.
-                while len(buf) >= 4:
-                    (n,) = struct.unpack("<i", buf[:4])
-                    if len(buf) < n:
-                        break
-                    buf = buf[n:]
-                    with self.lock:
-                        self.messages += 1
-        except OSError:
-            pass
-        finally:
-            up.close()
-            c.close()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            src.close()
-            dst.close()
-
-    def count(self):
-        with self.lock:
-            return self.messages
-
-    def close(self):
-        self.stopped = True
         self.sock.close()
 
 

@@ -253,14 +253,19 @@ def test_unwritable_log_file_requests_still_served_with_one_warning_per_worker(a
 # ---------------------------------------------------------------- the database misbehaving
 
 # The switches of the database proxy (tests/standins/mongo_proxy.py) between the programs and
-# the database. "hang" costs each route its driver timeout (socketTimeoutMS 5 s).
+# the database. "hang" costs each route its driver timeout (socketTimeoutMS 5 s). A single drop
+# may be survived: libmongoc retries a read once on a new connection (retryable reads), and that
+# answer is then the route's normal one; a write is not retried on a standalone server.
 DB_FAULTS = {
     "refused": {"mode": "refuse"},
     "hanging": {"mode": "hang"},
-    "dropped-on-next-command": {"mode": "drop", "after_commands": 1},
-    "dropped-mid-reply": {"mode": "drop", "after_commands": 1, "after_bytes": 20},
+    "dropped-once-on-a-command": {"mode": "drop", "after_commands": 1},
+    "dropped-once-mid-reply": {"mode": "drop", "after_commands": 1, "after_bytes": 20},
     "dropping-every-command": {"mode": "drop", "after_commands": 1, "repeat": True},
+    "dropping-every-reply-mid-read": {"mode": "drop", "after_commands": 1, "after_bytes": 20,
+                                      "repeat": True},
 }
+SURVIVABLE = {"dropped-once-on-a-command", "dropped-once-mid-reply"}
 
 
 class Route:
@@ -382,7 +387,8 @@ def test_database_fault(api, dbproxy, mongo_db, fault_accounts, route, fault):
     r = spec.call(ctx)
     took = time.monotonic() - t0
     ctx["answers"].append(r)
-    spec.faulted(r)
+    if not (fault in SURVIVABLE and spec.healthy(r)):
+        spec.faulted(r)
     assert took < 12, took  # bounded by the driver's timeouts, never a hang
     dbproxy.reset()
 

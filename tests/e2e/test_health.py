@@ -6,9 +6,14 @@ import time
 
 import pytest
 
-from conftest import CountingProxy, body_json, dev, mongo_port, program_env, wait_status
+from conftest import body_json, dev, program_env, wait_status, wait_until
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+# lumira-health's workers (scripts/dev's LUMIRA_WORKERS; test_processes checks it) and how old
+# a worker's view of the database may get before a request makes it ping again
+# (DB_STATE_MAX_AGE_MS).
+WORKERS = 2
+DB_VIEW_MAX_AGE_S = 5.0
 
 
 @pytest.mark.smoke
@@ -61,23 +66,40 @@ def test_health_without_database_uri_is_unhealthy(api):
         assert body_json(r)["services"]["database"] == "disconnected"
 
 
-def test_health_makes_no_database_round_trip_per_request(api):
-    proxy = CountingProxy(mongo_port())
-    try:
-        with program_env("health", "MONGODB_URI=mongodb://127.0.0.1:%d/lumira" % proxy.port):
-            # Warm both workers up (connection handshake and a first ping each).
-            for _ in range(10):
-                assert api.get("/api/health").status_code == 200
-            time.sleep(0.5)
-            before = proxy.count()
-            for _ in range(60):
-                assert api.get("/api/health").status_code == 200
-            sent = proxy.count() - before
-            # 60 requests: at most one refresh per worker (2 workers) may fall in this window,
-            # and a refresh is one ping (plus a handshake if a connection was renewed).
-            assert sent <= 6, "%d database messages for 60 health requests" % sent
-    finally:
-        proxy.close()
+def test_health_makes_no_database_round_trip_per_request(api, dbproxy):
+    # Fresh workers, without a view of the database yet, counted by the stack's database proxy.
+    dev("restart", "health")
+    dbproxy.reset()
+    t0 = time.monotonic()
+
+    # Steady state: each worker has connected and made its first ping (on its first request).
+    # From then on it answers from that view and pings again only once the view is
+    # DB_VIEW_MAX_AGE_S old: no request waits for the database.
+    def warmed():
+        assert api.get("/api/health").status_code == 200
+        s = dbproxy.state()
+        return s["connections"] >= WORKERS and s["by_name"].get("ping", 0) >= WORKERS
+
+    wait_until(warmed, timeout=10, interval=0, what="a connection and a ping of each worker")
+    before = dbproxy.state()
+    n = 100
+    for _ in range(n):
+        assert api.get("/api/health").status_code == 200
+    after = dbproxy.state()
+    elapsed = time.monotonic() - t0
+    sent = {name: count - before["by_name"].get(name, 0) for name, count in after["by_name"].items()
+            if count != before["by_name"].get(name, 0)}
+    commands = after["commands"] - before["commands"]
+    pings = sent.get("ping", 0)
+    # No data command at all, whatever the timing.
+    assert commands == pings, "%d health requests sent %r" % (n, sent)
+    if elapsed < DB_VIEW_MAX_AGE_S:
+        # Every view was made after t0 and none is old enough to be refreshed yet.
+        assert commands == 0, "%d health requests in steady state sent %r" % (n, sent)
+    else:
+        # A slow run: each worker may have refreshed once per DB_VIEW_MAX_AGE_S, no more.
+        most = WORKERS * (1 + int(elapsed / DB_VIEW_MAX_AGE_S))
+        assert pings <= most, "%d pings for %d health requests in %.1fs" % (pings, n, elapsed)
 
 
 @pytest.mark.smoke

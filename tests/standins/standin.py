@@ -1,6 +1,7 @@
 """What the stand-ins share: their HTTP servers, the API port that the "refuse" mode stops, the
 control port (GET /__standin/state, POST /__standin/reset and /__standin/fault) and the options
-and main loop. stripe_standin.py and n8n_standin.py import it from their own directory.
+and main loop. stripe_standin.py, n8n_standin.py and mongo_proxy.py import it from their own
+directory (the database proxy brings its own listener: it relays TCP, not HTTP).
 Standard library only.
 """
 
@@ -82,12 +83,14 @@ class ControlHandler(QuietHandler):
     state         its State: lock, reset() and snapshot()
     listener      its Listener
     modes         the modes /__standin/fault takes
+    default_mode  the mode of a fault request that names none ("ok" unless set)
     objects_only  whether a JSON body that is not an object is refused (400)
     set_fault()   applies a fault request whose mode is known
     """
     state = None
     listener = None
     modes = ()
+    default_mode = "ok"
     objects_only = False
 
     def set_fault(self, mode, req):
@@ -119,7 +122,7 @@ class ControlHandler(QuietHandler):
         if self.path != "/__standin/fault":
             self._send(404, {"error": "unknown control path"})
             return
-        mode = req.get("mode", "ok")
+        mode = req.get("mode", self.default_mode)
         if mode not in self.modes:
             self._send(400, {"error": "unknown mode %r" % (mode,)})
             return
