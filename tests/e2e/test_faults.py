@@ -234,16 +234,24 @@ def test_worker_killed_in_the_middle_of_a_request_fails_only_that_request(
 def test_unwritable_log_file_requests_still_served_with_one_warning_per_worker(api):
     out = os.path.join(VAR, "log", "spawn-health.out")
     start = os.path.getsize(out) if os.path.exists(out) else 0
+    def stderr_lines():
+        with open(out, errors="replace") as f:
+            f.seek(start)
+            return [l for l in f.read().splitlines() if l.strip()]
+
+    def log_warnings():
+        return [json.loads(l) for l in stderr_lines() if "cannot write to LOG_FILE /dev/full" in l]
+
     with program_env("health", "LOG_FILE=/dev/full"):
         pids = workers("health")
         for _ in range(20):
             r = api.get("/api/health")
             assert r.status_code == 200, r.text
         assert workers("health") == pids  # nothing crashed
-        with open(out, errors="replace") as f:
-            f.seek(start)
-            lines = [l for l in f.read().splitlines() if l.strip()]
-    warnings = [json.loads(l) for l in lines if "cannot write to LOG_FILE /dev/full" in l]
+        # Each worker's first lost line (its start-up line at the latest) is told once.
+        wait_until(lambda: len(log_warnings()) >= len(pids), 10, what="a warning from each worker")
+        lines = stderr_lines()
+    warnings = log_warnings()
     assert sorted(w["pid"] for w in warnings) == sorted(pids), lines
     assert all(w["level"] == "warn" and w["prog"] == "lumira-health" for w in warnings)
     # Nothing else went to standard error: the lost request lines are not repeated there.
