@@ -681,8 +681,14 @@ struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok)
         return NULL;
     }
     obj = iter_to_json(&it, false, ok);
-    if (obj != NULL && json_object_object_get_ex(obj, "_id", &id))
-        lumira_json_put(obj, "id", json_object_get(id), ok);
+    /* An _id shown as null (null itself, or a UUID's binary) is copied as null: json-c's NULL,
+     * which lumira_json_put() would take for a failed allocation. */
+    if (obj != NULL && json_object_object_get_ex(obj, "_id", &id)) {
+        if (id == NULL)
+            lumira_json_put_str(obj, "id", NULL, ok);
+        else
+            lumira_json_put(obj, "id", json_object_get(id), ok);
+    }
     if (!*ok) {
         json_object_put(obj);
         return NULL;

@@ -713,6 +713,33 @@ static void test_bson_to_json_id_copied_at_top_level(void **state)
     bson_destroy(&doc);
 }
 
+/* An _id that shows as null (null itself, a UUID as binary) is copied as null, and the
+ * document still converts (fuzz_bson_json: it failed as if out of memory, a 500). */
+static void test_bson_to_json_null_id_copied_as_null(void **state)
+{
+    static const uint8_t uuid[16] = {0x12, 0x34};
+    bson_t doc = BSON_INITIALIZER;
+    struct json_object *o;
+
+    (void)state;
+    BSON_APPEND_NULL(&doc, "_id");
+    BSON_APPEND_UTF8(&doc, "orderNumber", "LU261130001");
+    o = to_json(&doc);
+    member(o, "_id", json_type_null);
+    member(o, "id", json_type_null);
+    assert_int_equal(json_object_object_length(o), 3);
+    json_object_put(o);
+    bson_destroy(&doc);
+
+    bson_init(&doc);
+    BSON_APPEND_BINARY(&doc, "_id", BSON_SUBTYPE_UUID, uuid, sizeof(uuid));
+    o = to_json(&doc);
+    member(o, "_id", json_type_null);
+    member(o, "id", json_type_null);
+    json_object_put(o);
+    bson_destroy(&doc);
+}
+
 static void test_bson_to_json_empty_document(void **state)
 {
     bson_t doc = BSON_INITIALIZER;
@@ -820,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_bson_to_json_nested_document),
         cmocka_unit_test(test_bson_to_json_array_of_mixed_values),
         cmocka_unit_test(test_bson_to_json_id_copied_at_top_level),
+        cmocka_unit_test(test_bson_to_json_null_id_copied_as_null),
         cmocka_unit_test(test_bson_to_json_empty_document),
         cmocka_unit_test(test_bson_to_json_serialises_order),
     };
