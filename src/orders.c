@@ -1,4 +1,5 @@
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -640,6 +641,12 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
         v = json_object_new_int64(bson_iter_int64(it));
         break;
     case BSON_TYPE_DOUBLE:
+        /* JSON has no NaN or Infinity: json-c would write them as such, which no client parses.
+         * They show as null, as in lumira_json_put_fixed(). */
+        if (!isfinite(bson_iter_double(it))) {
+            made = false;
+            break;
+        }
         v = json_object_new_double(bson_iter_double(it));
         break;
     case BSON_TYPE_BOOL:

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -568,6 +570,38 @@ static void test_bson_to_json_numbers_bools_null(void **state)
     bson_destroy(&doc);
 }
 
+/* NaN and the infinities, which JSON cannot write, show as null; the output stays JSON
+ * (fuzz_bson_json: json-c wrote NaN and Infinity). -0.0 and the largest double are kept. */
+static void test_bson_to_json_non_finite_doubles_as_null(void **state)
+{
+    static const char want[] = "{\"nan\":null,\"inf\":null,\"ninf\":null,\"nzero\":-0.0,";
+    bson_t doc = BSON_INITIALIZER;
+    struct json_object *o, *back;
+    struct lumira_buf out;
+
+    (void)state;
+    BSON_APPEND_DOUBLE(&doc, "nan", NAN);
+    BSON_APPEND_DOUBLE(&doc, "inf", INFINITY);
+    BSON_APPEND_DOUBLE(&doc, "ninf", -INFINITY);
+    BSON_APPEND_DOUBLE(&doc, "nzero", -0.0);
+    BSON_APPEND_DOUBLE(&doc, "max", DBL_MAX);
+    o = to_json(&doc);
+    member(o, "nan", json_type_null);
+    member(o, "inf", json_type_null);
+    member(o, "ninf", json_type_null);
+    assert_true(signbit(json_object_get_double(member(o, "nzero", json_type_double))));
+    assert_true(json_object_get_double(member(o, "max", json_type_double)) == DBL_MAX);
+    serialise(o, &out);
+    assert_memory_equal(out.ptr, want, sizeof(want) - 1);
+    back = json_tokener_parse(out.ptr);
+    assert_non_null(back);
+    assert_true(json_object_equal(o, back));
+    json_object_put(back);
+    lumira_buf_cleanup(&out);
+    json_object_put(o);
+    bson_destroy(&doc);
+}
+
 /* Types the API never stores show as null rather than disappearing or failing. */
 static void test_bson_to_json_other_types_as_null(void **state)
 {
@@ -843,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_bson_to_json_oid_as_hex),
         cmocka_unit_test(test_bson_to_json_dates_as_iso8601),
         cmocka_unit_test(test_bson_to_json_numbers_bools_null),
+        cmocka_unit_test(test_bson_to_json_non_finite_doubles_as_null),
         cmocka_unit_test(test_bson_to_json_other_types_as_null),
         cmocka_unit_test(test_bson_to_json_nested_document),
         cmocka_unit_test(test_bson_to_json_array_of_mixed_values),
