@@ -612,19 +612,42 @@ static struct json_object *iter_to_json(bson_iter_t *it, bool array, bool *ok)
     return obj;
 }
 
+/* Writes `len` bytes of `s` to `out` with each byte that does not start a valid UTF-8 sequence
+ * replaced by U+FFFD, as the log does: JSON text is UTF-8, and BSON strings and keys need not be.
+ * Errors are those of lumira_buf_add(). */
+static enum lumira_err add_text(struct lumira_buf *out, const char *s, size_t len)
+{
+    enum lumira_err err = LUMIRA_OK;
+    size_t i = 0, n;
+
+    while (err == LUMIRA_OK && i < len) {
+        n = lumira_utf8_seq((const unsigned char *)s + i, len - i);
+        err = n > 0 ? lumira_buf_add(out, s + i, n) : lumira_buf_add(out, "\xef\xbf\xbd", 3);
+        i += n > 0 ? n : 1;
+    }
+    return err;
+}
+
 static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, bool *ok)
 {
     struct json_object *v = NULL;
+    struct lumira_buf text, name;
     bson_iter_t child;
     char buf[LUMIRA_ISO8601_SIZE];
     uint32_t len;
     const char *s;
     bool made = true; /* a value was to be made: NULL then means out of memory */
 
+    /* What json-c's int lengths allow, for the rare string or key that needs repairs. */
+    lumira_buf_init(&text, INT32_MAX);
+    lumira_buf_init(&name, INT32_MAX);
     switch (bson_iter_type(it)) {
     case BSON_TYPE_UTF8:
         s = bson_iter_utf8(it, &len);
-        v = json_object_new_string_len(s, (int)len);
+        if (lumira_utf8_valid(s, len))
+            v = json_object_new_string_len(s, (int)len);
+        else if (add_text(&text, s, len) == LUMIRA_OK)
+            v = json_object_new_string_len(text.ptr, (int)text.len);
         break;
     case BSON_TYPE_OID:
         bson_oid_to_string(bson_iter_oid(it), buf);
@@ -660,7 +683,7 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
         }
         v = iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, ok);
         if (v == NULL)
-            return;
+            goto out;
         break;
     default:
         made = false; /* null, and types the API never stores, show as null */
@@ -668,7 +691,15 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
     }
     if (v == NULL && made) {
         *ok = false; /* json-c could not allocate the value */
-        return;
+        goto out;
+    }
+    if (key != NULL && !lumira_utf8_valid(key, strlen(key))) {
+        if (add_text(&name, key, strlen(key)) != LUMIRA_OK) {
+            json_object_put(v);
+            *ok = false;
+            goto out;
+        }
+        key = name.ptr;
     }
     /* json-c stores a NULL value as JSON null. */
     if (key == NULL ? json_object_array_add(obj, v) != 0
@@ -676,6 +707,9 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
         json_object_put(v);
         *ok = false;
     }
+out:
+    lumira_buf_cleanup(&text);
+    lumira_buf_cleanup(&name);
 }
 
 struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok)

@@ -21,8 +21,11 @@
 #include "buf.h"
 #include "json.h"
 #include "orders.h"
+#include "str.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* U+FFFD, the replacement character, in UTF-8. */
+#define U_FFFD "\xef\xbf\xbd"
 
 /* Epoch values below were computed outside this code with `date -u -d ... +%s`. */
 /* date -u -d 2026-11-30 +%s = 1795996800 */
@@ -602,6 +605,38 @@ static void test_bson_to_json_non_finite_doubles_as_null(void **state)
     bson_destroy(&doc);
 }
 
+/* Strings and keys that are not valid UTF-8 (MongoDB need not check) come out as valid UTF-8,
+ * each bad byte as U+FFFD, valid ones untouched (fuzz_bson_json: the reply was not UTF-8). */
+static void test_bson_to_json_invalid_utf8_replaced(void **state)
+{
+    static const char want[] =
+        "{\"stray\":\"a" U_FFFD "z\",\"surrogate\":\"" U_FFFD U_FFFD U_FFFD "\","
+        "\"cut\":\"x" U_FFFD U_FFFD "\",\"caf\xc3\xa9" U_FFFD "\":\"key\","
+        "\"form\":{\"" U_FFFD "\":[\"" U_FFFD "\",\"\xf0\x9f\x98\x80\"]}}";
+    bson_t doc = BSON_INITIALIZER, child, arr;
+    struct json_object *o;
+    struct lumira_buf out;
+
+    (void)state;
+    BSON_APPEND_UTF8(&doc, "stray", "a\xffz");
+    BSON_APPEND_UTF8(&doc, "surrogate", "\xed\xa0\x80");
+    BSON_APPEND_UTF8(&doc, "cut", "x\xe2\x82");
+    BSON_APPEND_UTF8(&doc, "caf\xc3\xa9\xc0", "key");
+    BSON_APPEND_DOCUMENT_BEGIN(&doc, "form", &child);
+    BSON_APPEND_ARRAY_BEGIN(&child, "\xfe", &arr);
+    BSON_APPEND_UTF8(&arr, "0", "\xc0");
+    BSON_APPEND_UTF8(&arr, "1", "\xf0\x9f\x98\x80");
+    bson_append_array_end(&child, &arr);
+    bson_append_document_end(&doc, &child);
+    o = to_json(&doc);
+    serialise(o, &out);
+    assert_string_equal(out.ptr, want);
+    assert_true(lumira_utf8_valid(out.ptr, out.len));
+    lumira_buf_cleanup(&out);
+    json_object_put(o);
+    bson_destroy(&doc);
+}
+
 /* Types the API never stores show as null rather than disappearing or failing. */
 static void test_bson_to_json_other_types_as_null(void **state)
 {
@@ -874,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_number_valid_non_digits),
         cmocka_unit_test(test_number_valid_too_long),
         cmocka_unit_test(test_bson_to_json_strings),
+        cmocka_unit_test(test_bson_to_json_invalid_utf8_replaced),
         cmocka_unit_test(test_bson_to_json_oid_as_hex),
         cmocka_unit_test(test_bson_to_json_dates_as_iso8601),
         cmocka_unit_test(test_bson_to_json_numbers_bools_null),
