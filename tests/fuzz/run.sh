@@ -32,7 +32,7 @@ CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -iquote "$TOP/src"
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
         -Wall -Wextra -Wno-unused-parameter)
 
-TARGETS=(fuzz_json_body fuzz_query fuzz_log_format fuzz_jwt fuzz_stripe_sig)
+TARGETS=(fuzz_json_body fuzz_query fuzz_log_format fuzz_jwt fuzz_stripe_sig fuzz_request)
 
 # build <target> "<src/*.c files>" "<pkg-config packages>" [more linker flags]
 build() {
@@ -58,6 +58,8 @@ build fuzz_query "http.c log.c json.c buf.c str.c clock.c err.c" "json-c"
 build fuzz_log_format "log.c str.c buf.c clock.c err.c" "json-c"
 build fuzz_jwt "jwt.c crypto.c json.c buf.c str.c clock.c err.c" "json-c libcrypto"
 build fuzz_stripe_sig "webhook.c crypto.c str.c buf.c err.c" "libcrypto"
+# libfcgi ships no pkg-config file everywhere (configure.ac checks it by hand): -lfcgi.
+build fuzz_request "server.c http.c valid.c log.c json.c buf.c str.c clock.c err.c" "json-c" -lfcgi
 
 # The committed seeds (tests/fuzz/corpus/<target>/) start each working corpus; what a run adds
 # stays in the build dir.
