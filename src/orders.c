@@ -596,10 +596,13 @@ enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_i
     return res;
 }
 
-/* Adds the value at `it` to `obj` under `key` (or, when `obj` is an array, appends it). */
-static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, bool *ok);
+/* Adds the value at `it` to `obj` under `key` (or, when `obj` is an array, appends it). `obj` is
+ * at nesting level `depth` (the document itself is 1). */
+static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, int depth,
+                      bool *ok);
 
-static struct json_object *iter_to_json(bson_iter_t *it, bool array, bool *ok)
+/* The elements after `it` as a new object (or array) at nesting level `depth`. */
+static struct json_object *iter_to_json(bson_iter_t *it, bool array, int depth, bool *ok)
 {
     struct json_object *obj = array ? json_object_new_array() : json_object_new_object();
 
@@ -608,7 +611,7 @@ static struct json_object *iter_to_json(bson_iter_t *it, bool array, bool *ok)
         return NULL;
     }
     while (*ok && bson_iter_next(it))
-        put_value(obj, array ? NULL : bson_iter_key(it), it, ok);
+        put_value(obj, array ? NULL : bson_iter_key(it), it, depth, ok);
     return obj;
 }
 
@@ -628,7 +631,8 @@ static enum lumira_err add_text(struct lumira_buf *out, const char *s, size_t le
     return err;
 }
 
-static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, bool *ok)
+static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, int depth,
+                      bool *ok)
 {
     struct json_object *v = NULL;
     struct lumira_buf text, name;
@@ -677,11 +681,13 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
         break;
     case BSON_TYPE_DOCUMENT:
     case BSON_TYPE_ARRAY:
-        if (!bson_iter_recurse(it, &child)) {
+        /* Past LUMIRA_BSON_MAX_DEPTH (which MongoDB never stores) a nested document shows as
+         * null, so that the recursion here and in json-c stays bounded. */
+        if (depth >= LUMIRA_BSON_MAX_DEPTH || !bson_iter_recurse(it, &child)) {
             made = false;
             break;
         }
-        v = iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, ok);
+        v = iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1, ok);
         if (v == NULL)
             goto out;
         break;
@@ -721,7 +727,7 @@ struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok)
         *ok = false;
         return NULL;
     }
-    obj = iter_to_json(&it, false, ok);
+    obj = iter_to_json(&it, false, 1, ok);
     /* An _id shown as null (null itself, or a UUID's binary) is copied as null: json-c's NULL,
      * which lumira_json_put() would take for a failed allocation. */
     if (obj != NULL && json_object_object_get_ex(obj, "_id", &id)) {

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "limits.h"
 #include "orders.h"
 #include "str.h"
 
@@ -809,6 +810,62 @@ static void test_bson_to_json_null_id_copied_as_null(void **state)
     bson_destroy(&doc);
 }
 
+/* A document holding `n` documents nested under the key "" (n + 1 levels), made by hand in a new
+ * buffer of 7n + 5 bytes (the caller frees it): libbson's builder takes quadratic time for this. */
+static uint8_t *nested_doc(size_t n, bson_t *doc)
+{
+    size_t size = 7 * n + 5, i;
+    uint8_t *buf = calloc(1, size); /* the zeros are the keys and the terminators */
+
+    assert_non_null(buf);
+    for (i = 0; i <= n; i++) {
+        uint32_t len = (uint32_t)(size - 7 * i);
+
+        buf[6 * i] = (uint8_t)(len & 0xff);
+        buf[6 * i + 1] = (uint8_t)((len >> 8) & 0xff);
+        buf[6 * i + 2] = (uint8_t)((len >> 16) & 0xff);
+        buf[6 * i + 3] = (uint8_t)(len >> 24);
+        if (i < n)
+            buf[6 * i + 4] = BSON_TYPE_DOCUMENT;
+    }
+    assert_true(bson_init_static(doc, buf, size));
+    return buf;
+}
+
+/* LUMIRA_BSON_MAX_DEPTH levels are shown, deeper ones as null, and a document nested far deeper
+ * converts without recursing that deep (fuzz_bson_json: a stack overflow at 9300 levels). */
+static void test_bson_to_json_depth_capped(void **state)
+{
+    static const size_t depths[] = {LUMIRA_BSON_MAX_DEPTH - 1, LUMIRA_BSON_MAX_DEPTH, 200000};
+    struct json_object *o, *v;
+    struct lumira_buf out;
+    uint8_t *buf;
+    bson_t doc;
+    size_t i, k;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(depths); i++) {
+        buf = nested_doc(depths[i], &doc);
+        o = to_json(&doc);
+        v = o;
+        for (k = 1; k < LUMIRA_BSON_MAX_DEPTH; k++)
+            v = member(v, "", json_type_object);
+        /* v is at the deepest level shown. */
+        if (i == 0)
+            assert_int_equal(json_object_object_length(v), 0);
+        else
+            member(v, "", json_type_null);
+        /* {"":{"":...{} or {"":null}...}} */
+        serialise(o, &out);
+        assert_int_equal(out.len, 4 * (LUMIRA_BSON_MAX_DEPTH - 1) + (i == 0 ? 2 : 9) +
+                                      LUMIRA_BSON_MAX_DEPTH - 1);
+        lumira_buf_cleanup(&out);
+        json_object_put(o);
+        bson_destroy(&doc);
+        free(buf);
+    }
+}
+
 static void test_bson_to_json_empty_document(void **state)
 {
     bson_t doc = BSON_INITIALIZER;
@@ -919,6 +976,7 @@ int main(void)
         cmocka_unit_test(test_bson_to_json_array_of_mixed_values),
         cmocka_unit_test(test_bson_to_json_id_copied_at_top_level),
         cmocka_unit_test(test_bson_to_json_null_id_copied_as_null),
+        cmocka_unit_test(test_bson_to_json_depth_capped),
         cmocka_unit_test(test_bson_to_json_empty_document),
         cmocka_unit_test(test_bson_to_json_serialises_order),
     };
