@@ -32,7 +32,8 @@ CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -iquote "$TOP/src"
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
         -Wall -Wextra -Wno-unused-parameter)
 
-TARGETS=(fuzz_json_body fuzz_query fuzz_log_format fuzz_jwt fuzz_stripe_sig fuzz_request)
+TARGETS=(fuzz_json_body fuzz_query fuzz_log_format fuzz_jwt fuzz_stripe_sig fuzz_request
+         fuzz_bson_json)
 
 # build <target> "<src/*.c files>" "<pkg-config packages>" [more linker flags]
 build() {
@@ -60,6 +61,9 @@ build fuzz_jwt "jwt.c crypto.c json.c buf.c str.c clock.c err.c" "json-c libcryp
 build fuzz_stripe_sig "webhook.c crypto.c str.c buf.c err.c" "libcrypto"
 # libfcgi ships no pkg-config file everywhere (configure.ac checks it by hand): -lfcgi.
 build fuzz_request "server.c http.c valid.c log.c json.c buf.c str.c clock.c err.c" "json-c" -lfcgi
+# orders.c calls the driver (mongo.c, libmongoc) besides libbson.
+build fuzz_bson_json "orders.c mongo.c log.c json.c buf.c str.c clock.c err.c" \
+    "json-c libmongoc-1.0"
 
 # The committed seeds (tests/fuzz/corpus/<target>/) start each working corpus; what a run adds
 # stays in the build dir.
