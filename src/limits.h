@@ -7,6 +7,9 @@
 #define LUMIRA_MAX_BODY (1024 * 1024)
 /* Deepest JSON nesting accepted in a body (API.md: "deeply nested (> 32) ... 400"). */
 #define LUMIRA_JSON_MAX_DEPTH 32
+/* Deepest nesting of a stored document shown as JSON (MongoDB stores at most 100 levels);
+ * deeper documents and arrays show as null. */
+#define LUMIRA_BSON_MAX_DEPTH 100
 /* A whole response body we build. */
 #define LUMIRA_MAX_RESPONSE (8 * 1024 * 1024)
 /* Response headers we add (names and values together). */

@@ -1,4 +1,5 @@
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -595,10 +596,13 @@ enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_i
     return res;
 }
 
-/* Adds the value at `it` to `obj` under `key` (or, when `obj` is an array, appends it). */
-static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, bool *ok);
+/* Adds the value at `it` to `obj` under `key` (or, when `obj` is an array, appends it). `obj` is
+ * at nesting level `depth` (the document itself is 1). */
+static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, int depth,
+                      bool *ok);
 
-static struct json_object *iter_to_json(bson_iter_t *it, bool array, bool *ok)
+/* The elements after `it` as a new object (or array) at nesting level `depth`. */
+static struct json_object *iter_to_json(bson_iter_t *it, bool array, int depth, bool *ok)
 {
     struct json_object *obj = array ? json_object_new_array() : json_object_new_object();
 
@@ -607,23 +611,47 @@ static struct json_object *iter_to_json(bson_iter_t *it, bool array, bool *ok)
         return NULL;
     }
     while (*ok && bson_iter_next(it))
-        put_value(obj, array ? NULL : bson_iter_key(it), it, ok);
+        put_value(obj, array ? NULL : bson_iter_key(it), it, depth, ok);
     return obj;
 }
 
-static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, bool *ok)
+/* Writes `len` bytes of `s` to `out` with each byte that does not start a valid UTF-8 sequence
+ * replaced by U+FFFD, as the log does: JSON text is UTF-8, and BSON strings and keys need not be.
+ * Errors are those of lumira_buf_add(). */
+static enum lumira_err add_text(struct lumira_buf *out, const char *s, size_t len)
+{
+    enum lumira_err err = LUMIRA_OK;
+    size_t i = 0, n;
+
+    while (err == LUMIRA_OK && i < len) {
+        n = lumira_utf8_seq((const unsigned char *)s + i, len - i);
+        err = n > 0 ? lumira_buf_add(out, s + i, n) : lumira_buf_add(out, "\xef\xbf\xbd", 3);
+        i += n > 0 ? n : 1;
+    }
+    return err;
+}
+
+static void put_value(struct json_object *obj, const char *key, const bson_iter_t *it, int depth,
+                      bool *ok)
 {
     struct json_object *v = NULL;
+    struct lumira_buf text, name;
     bson_iter_t child;
     char buf[LUMIRA_ISO8601_SIZE];
     uint32_t len;
     const char *s;
     bool made = true; /* a value was to be made: NULL then means out of memory */
 
+    /* What json-c's int lengths allow, for the rare string or key that needs repairs. */
+    lumira_buf_init(&text, INT32_MAX);
+    lumira_buf_init(&name, INT32_MAX);
     switch (bson_iter_type(it)) {
     case BSON_TYPE_UTF8:
         s = bson_iter_utf8(it, &len);
-        v = json_object_new_string_len(s, (int)len);
+        if (lumira_utf8_valid(s, len))
+            v = json_object_new_string_len(s, (int)len);
+        else if (add_text(&text, s, len) == LUMIRA_OK)
+            v = json_object_new_string_len(text.ptr, (int)text.len);
         break;
     case BSON_TYPE_OID:
         bson_oid_to_string(bson_iter_oid(it), buf);
@@ -640,6 +668,12 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
         v = json_object_new_int64(bson_iter_int64(it));
         break;
     case BSON_TYPE_DOUBLE:
+        /* JSON has no NaN or Infinity: json-c would write them as such, which no client parses.
+         * They show as null, as in lumira_json_put_fixed(). */
+        if (!isfinite(bson_iter_double(it))) {
+            made = false;
+            break;
+        }
         v = json_object_new_double(bson_iter_double(it));
         break;
     case BSON_TYPE_BOOL:
@@ -647,13 +681,15 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
         break;
     case BSON_TYPE_DOCUMENT:
     case BSON_TYPE_ARRAY:
-        if (!bson_iter_recurse(it, &child)) {
+        /* Past LUMIRA_BSON_MAX_DEPTH (which MongoDB never stores) a nested document shows as
+         * null, so that the recursion here and in json-c stays bounded. */
+        if (depth >= LUMIRA_BSON_MAX_DEPTH || !bson_iter_recurse(it, &child)) {
             made = false;
             break;
         }
-        v = iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, ok);
+        v = iter_to_json(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1, ok);
         if (v == NULL)
-            return;
+            goto out;
         break;
     default:
         made = false; /* null, and types the API never stores, show as null */
@@ -661,7 +697,15 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
     }
     if (v == NULL && made) {
         *ok = false; /* json-c could not allocate the value */
-        return;
+        goto out;
+    }
+    if (key != NULL && !lumira_utf8_valid(key, strlen(key))) {
+        if (add_text(&name, key, strlen(key)) != LUMIRA_OK) {
+            json_object_put(v);
+            *ok = false;
+            goto out;
+        }
+        key = name.ptr;
     }
     /* json-c stores a NULL value as JSON null. */
     if (key == NULL ? json_object_array_add(obj, v) != 0
@@ -669,6 +713,9 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
         json_object_put(v);
         *ok = false;
     }
+out:
+    lumira_buf_cleanup(&text);
+    lumira_buf_cleanup(&name);
 }
 
 struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok)
@@ -680,9 +727,15 @@ struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok)
         *ok = false;
         return NULL;
     }
-    obj = iter_to_json(&it, false, ok);
-    if (obj != NULL && json_object_object_get_ex(obj, "_id", &id))
-        lumira_json_put(obj, "id", json_object_get(id), ok);
+    obj = iter_to_json(&it, false, 1, ok);
+    /* An _id shown as null (null itself, or a UUID's binary) is copied as null: json-c's NULL,
+     * which lumira_json_put() would take for a failed allocation. */
+    if (obj != NULL && json_object_object_get_ex(obj, "_id", &id)) {
+        if (id == NULL)
+            lumira_json_put_str(obj, "id", NULL, ok);
+        else
+            lumira_json_put(obj, "id", json_object_get(id), ok);
+    }
     if (!*ok) {
         json_object_put(obj);
         return NULL;

@@ -161,8 +161,10 @@ enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_i
                                      size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* A BSON document as the API shows it: ObjectIds as 24-hex strings, dates as ISO-8601 strings,
- * numbers as numbers; "_id" is also given as "id" at the top level. NULL with *ok false on
- * allocation failure. */
+ * numbers as numbers (NaN and the infinities, which JSON lacks, as null), strings and keys that
+ * are not valid UTF-8 with U+FFFD for each bad byte, documents and arrays nested deeper than
+ * LUMIRA_BSON_MAX_DEPTH as null; "_id" is also given as "id" at the top level. NULL with *ok
+ * false on allocation failure. */
 struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +20,13 @@
 
 #include "buf.h"
 #include "json.h"
+#include "limits.h"
 #include "orders.h"
+#include "str.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* U+FFFD, the replacement character, in UTF-8. */
+#define U_FFFD "\xef\xbf\xbd"
 
 /* Epoch values below were computed outside this code with `date -u -d ... +%s`. */
 /* date -u -d 2026-11-30 +%s = 1795996800 */
@@ -568,6 +574,70 @@ static void test_bson_to_json_numbers_bools_null(void **state)
     bson_destroy(&doc);
 }
 
+/* NaN and the infinities, which JSON cannot write, show as null; the output stays JSON
+ * (fuzz_bson_json: json-c wrote NaN and Infinity). -0.0 and the largest double are kept. */
+static void test_bson_to_json_non_finite_doubles_as_null(void **state)
+{
+    static const char want[] = "{\"nan\":null,\"inf\":null,\"ninf\":null,\"nzero\":-0.0,";
+    bson_t doc = BSON_INITIALIZER;
+    struct json_object *o, *back;
+    struct lumira_buf out;
+
+    (void)state;
+    BSON_APPEND_DOUBLE(&doc, "nan", NAN);
+    BSON_APPEND_DOUBLE(&doc, "inf", INFINITY);
+    BSON_APPEND_DOUBLE(&doc, "ninf", -INFINITY);
+    BSON_APPEND_DOUBLE(&doc, "nzero", -0.0);
+    BSON_APPEND_DOUBLE(&doc, "max", DBL_MAX);
+    o = to_json(&doc);
+    member(o, "nan", json_type_null);
+    member(o, "inf", json_type_null);
+    member(o, "ninf", json_type_null);
+    assert_true(signbit(json_object_get_double(member(o, "nzero", json_type_double))));
+    assert_true(json_object_get_double(member(o, "max", json_type_double)) == DBL_MAX);
+    serialise(o, &out);
+    assert_memory_equal(out.ptr, want, sizeof(want) - 1);
+    back = json_tokener_parse(out.ptr);
+    assert_non_null(back);
+    assert_true(json_object_equal(o, back));
+    json_object_put(back);
+    lumira_buf_cleanup(&out);
+    json_object_put(o);
+    bson_destroy(&doc);
+}
+
+/* Strings and keys that are not valid UTF-8 (MongoDB need not check) come out as valid UTF-8,
+ * each bad byte as U+FFFD, valid ones untouched (fuzz_bson_json: the reply was not UTF-8). */
+static void test_bson_to_json_invalid_utf8_replaced(void **state)
+{
+    static const char want[] =
+        "{\"stray\":\"a" U_FFFD "z\",\"surrogate\":\"" U_FFFD U_FFFD U_FFFD "\","
+        "\"cut\":\"x" U_FFFD U_FFFD "\",\"caf\xc3\xa9" U_FFFD "\":\"key\","
+        "\"form\":{\"" U_FFFD "\":[\"" U_FFFD "\",\"\xf0\x9f\x98\x80\"]}}";
+    bson_t doc = BSON_INITIALIZER, child, arr;
+    struct json_object *o;
+    struct lumira_buf out;
+
+    (void)state;
+    BSON_APPEND_UTF8(&doc, "stray", "a\xffz");
+    BSON_APPEND_UTF8(&doc, "surrogate", "\xed\xa0\x80");
+    BSON_APPEND_UTF8(&doc, "cut", "x\xe2\x82");
+    BSON_APPEND_UTF8(&doc, "caf\xc3\xa9\xc0", "key");
+    BSON_APPEND_DOCUMENT_BEGIN(&doc, "form", &child);
+    BSON_APPEND_ARRAY_BEGIN(&child, "\xfe", &arr);
+    BSON_APPEND_UTF8(&arr, "0", "\xc0");
+    BSON_APPEND_UTF8(&arr, "1", "\xf0\x9f\x98\x80");
+    bson_append_array_end(&child, &arr);
+    bson_append_document_end(&doc, &child);
+    o = to_json(&doc);
+    serialise(o, &out);
+    assert_string_equal(out.ptr, want);
+    assert_true(lumira_utf8_valid(out.ptr, out.len));
+    lumira_buf_cleanup(&out);
+    json_object_put(o);
+    bson_destroy(&doc);
+}
+
 /* Types the API never stores show as null rather than disappearing or failing. */
 static void test_bson_to_json_other_types_as_null(void **state)
 {
@@ -713,6 +783,89 @@ static void test_bson_to_json_id_copied_at_top_level(void **state)
     bson_destroy(&doc);
 }
 
+/* An _id that shows as null (null itself, a UUID as binary) is copied as null, and the
+ * document still converts (fuzz_bson_json: it failed as if out of memory, a 500). */
+static void test_bson_to_json_null_id_copied_as_null(void **state)
+{
+    static const uint8_t uuid[16] = {0x12, 0x34};
+    bson_t doc = BSON_INITIALIZER;
+    struct json_object *o;
+
+    (void)state;
+    BSON_APPEND_NULL(&doc, "_id");
+    BSON_APPEND_UTF8(&doc, "orderNumber", "LU261130001");
+    o = to_json(&doc);
+    member(o, "_id", json_type_null);
+    member(o, "id", json_type_null);
+    assert_int_equal(json_object_object_length(o), 3);
+    json_object_put(o);
+    bson_destroy(&doc);
+
+    bson_init(&doc);
+    BSON_APPEND_BINARY(&doc, "_id", BSON_SUBTYPE_UUID, uuid, sizeof(uuid));
+    o = to_json(&doc);
+    member(o, "_id", json_type_null);
+    member(o, "id", json_type_null);
+    json_object_put(o);
+    bson_destroy(&doc);
+}
+
+/* A document holding `n` documents nested under the key "" (n + 1 levels), made by hand in a new
+ * buffer of 7n + 5 bytes (the caller frees it): libbson's builder takes quadratic time for this. */
+static uint8_t *nested_doc(size_t n, bson_t *doc)
+{
+    size_t size = 7 * n + 5, i;
+    uint8_t *buf = calloc(1, size); /* the zeros are the keys and the terminators */
+
+    assert_non_null(buf);
+    for (i = 0; i <= n; i++) {
+        uint32_t len = (uint32_t)(size - 7 * i);
+
+        buf[6 * i] = (uint8_t)(len & 0xff);
+        buf[6 * i + 1] = (uint8_t)((len >> 8) & 0xff);
+        buf[6 * i + 2] = (uint8_t)((len >> 16) & 0xff);
+        buf[6 * i + 3] = (uint8_t)(len >> 24);
+        if (i < n)
+            buf[6 * i + 4] = BSON_TYPE_DOCUMENT;
+    }
+    assert_true(bson_init_static(doc, buf, size));
+    return buf;
+}
+
+/* LUMIRA_BSON_MAX_DEPTH levels are shown, deeper ones as null, and a document nested far deeper
+ * converts without recursing that deep (fuzz_bson_json: a stack overflow at 9300 levels). */
+static void test_bson_to_json_depth_capped(void **state)
+{
+    static const size_t depths[] = {LUMIRA_BSON_MAX_DEPTH - 1, LUMIRA_BSON_MAX_DEPTH, 200000};
+    struct json_object *o, *v;
+    struct lumira_buf out;
+    uint8_t *buf;
+    bson_t doc;
+    size_t i, k;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(depths); i++) {
+        buf = nested_doc(depths[i], &doc);
+        o = to_json(&doc);
+        v = o;
+        for (k = 1; k < LUMIRA_BSON_MAX_DEPTH; k++)
+            v = member(v, "", json_type_object);
+        /* v is at the deepest level shown. */
+        if (i == 0)
+            assert_int_equal(json_object_object_length(v), 0);
+        else
+            member(v, "", json_type_null);
+        /* {"":{"":...{} or {"":null}...}} */
+        serialise(o, &out);
+        assert_int_equal(out.len, 4 * (LUMIRA_BSON_MAX_DEPTH - 1) + (i == 0 ? 2 : 9) +
+                                      LUMIRA_BSON_MAX_DEPTH - 1);
+        lumira_buf_cleanup(&out);
+        json_object_put(o);
+        bson_destroy(&doc);
+        free(buf);
+    }
+}
+
 static void test_bson_to_json_empty_document(void **state)
 {
     bson_t doc = BSON_INITIALIZER;
@@ -813,13 +966,17 @@ int main(void)
         cmocka_unit_test(test_number_valid_non_digits),
         cmocka_unit_test(test_number_valid_too_long),
         cmocka_unit_test(test_bson_to_json_strings),
+        cmocka_unit_test(test_bson_to_json_invalid_utf8_replaced),
         cmocka_unit_test(test_bson_to_json_oid_as_hex),
         cmocka_unit_test(test_bson_to_json_dates_as_iso8601),
         cmocka_unit_test(test_bson_to_json_numbers_bools_null),
+        cmocka_unit_test(test_bson_to_json_non_finite_doubles_as_null),
         cmocka_unit_test(test_bson_to_json_other_types_as_null),
         cmocka_unit_test(test_bson_to_json_nested_document),
         cmocka_unit_test(test_bson_to_json_array_of_mixed_values),
         cmocka_unit_test(test_bson_to_json_id_copied_at_top_level),
+        cmocka_unit_test(test_bson_to_json_null_id_copied_as_null),
+        cmocka_unit_test(test_bson_to_json_depth_capped),
         cmocka_unit_test(test_bson_to_json_empty_document),
         cmocka_unit_test(test_bson_to_json_serialises_order),
     };
