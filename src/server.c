@@ -164,13 +164,23 @@ void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumir
             lumira_buf_reset(out);
     }
     {
+        /* The path alone: when it came from REQUEST_URI, req.path runs on into the query, which
+         * may hold an e-mail address. */
+        char path[LUMIRA_MAX_PATH + 1];
         struct lumira_log_field fields[] = {
             LUMIRA_LOG_STR("method", req.method[0] != '\0' ? req.method : "-"),
-            LUMIRA_LOG_STR("path", req.path[0] != '\0' ? req.path : "-"),
+            LUMIRA_LOG_STR("path", path),
             LUMIRA_LOG_INT("status", resp.status),
             LUMIRA_LOG_INT("durMs", elapsed),
             LUMIRA_LOG_END,
         };
+        if (req.path_len == 0 || req.path_len > LUMIRA_MAX_PATH) {
+            path[0] = '-';
+            path[1] = '\0';
+        } else {
+            memcpy(path, req.path, req.path_len);
+            path[req.path_len] = '\0';
+        }
         lumira_log_fields(resp.status >= 500 ? LUMIRA_LOG_WARN : LUMIRA_LOG_INFO, "http", fields,
                           "request");
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -562,6 +563,38 @@ static void test_server_handle_get_body_ignored(void **state)
 }
 
 /* Two requests through one output buffer each: nothing of the first leaks into the second. */
+/* A path taken from REQUEST_URI (no PATH_INFO nor DOCUMENT_URI) is logged without its query,
+ * which may hold an e-mail address. */
+static void test_server_handle_log_path_without_query(void **state)
+{
+    char *env[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/api/ping?email=jane@example.com",
+                   "QUERY_STRING=email=jane@example.com", NULL};
+    char path[64], text[4096];
+    struct result r;
+    FILE *f;
+    size_t n;
+    int fd;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/tmp/lumira-test-server-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(lumira_log_open("test_server", path, LUMIRA_LOG_INFO), LUMIRA_OK);
+    run(env, NULL, 0, 0, &r);
+    assert_int_equal(r.status, 200);
+    done(&r);
+    assert_int_equal(lumira_log_open("test_server", NULL, LUMIRA_LOG_ERROR), LUMIRA_OK);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(path);
+    assert_non_null(strstr(text, "\"path\":\"/api/ping\""));
+    assert_null(strstr(text, "jane"));
+}
+
 static void test_server_handle_requests_independent(void **state)
 {
     char *env1[] = {"REQUEST_METHOD=GET", "PATH_INFO=/api/ping", NULL};
@@ -599,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_server_handle_route_params),
         cmocka_unit_test(test_server_handle_get_body_ignored),
         cmocka_unit_test(test_server_handle_requests_independent),
+        cmocka_unit_test(test_server_handle_log_path_without_query),
     };
 
     return cmocka_run_group_tests_name("server", tests, group_setup, NULL);
