@@ -70,7 +70,7 @@ static struct json_object *health_body(struct ctx *c, bool *db_ok)
     lumira_json_put_str(services, "database", db ? "connected" : "disconnected", &ok);
     lumira_json_put_str(services, "stripe", stripe ? "configured" : "missing", &ok);
     lumira_json_put(root, "services", services, &ok);
-    if (lumira_sysinfo_meminfo(NULL, &mi) == LUMIRA_OK) {
+    if (lumira_sysinfo_meminfo_cached(NULL, LUMIRA_MEMINFO_MAX_AGE_MS, &mi) == LUMIRA_OK) {
         lumira_sysinfo_memuse(&mi, &mu);
         lumira_json_put_int(memory, "used", (int64_t)mu.used_mb, &ok);
         lumira_json_put_int(memory, "total", (int64_t)mu.total_mb, &ok);

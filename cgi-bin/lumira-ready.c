@@ -36,7 +36,7 @@ static struct json_object *memory_json(bool *ok)
     struct lumira_meminfo mi;
     struct lumira_memuse mu;
 
-    if (lumira_sysinfo_meminfo(NULL, &mi) != LUMIRA_OK) {
+    if (lumira_sysinfo_meminfo_cached(NULL, LUMIRA_MEMINFO_MAX_AGE_MS, &mi) != LUMIRA_OK) {
         lumira_json_put_str(o, "status", "unknown", ok);
         return o;
     }

@@ -42,6 +42,9 @@
 #define LUMIRA_MAX_ERRMSG 256
 /* Lines read from /proc files. */
 #define LUMIRA_MAX_PROC_FILE 16384
+/* Longest the host memory shown by /api/health and /api/ready may be old (a reading of
+ * /proc/meminfo per request cost more than the rest of a health request). */
+#define LUMIRA_MEMINFO_MAX_AGE_MS 1000
 /* A bearer token (JWT) as received; ours are about 300 bytes. */
 #define LUMIRA_MAX_JWT 2048
 /* A decoded JWT header or payload. */

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -78,6 +79,28 @@ enum lumira_err lumira_sysinfo_meminfo(const char *path, struct lumira_meminfo *
         err = find_kb(buf, len, "MemAvailable", &out->available_kb);
     if (err == LUMIRA_OK && (out->total_kb == 0 || out->available_kb > out->total_kb))
         err = LUMIRA_EINVAL;
+    return err;
+}
+
+enum lumira_err lumira_sysinfo_meminfo_cached(const char *path, int64_t max_age_ms,
+                                              struct lumira_meminfo *out)
+{
+    static struct lumira_meminfo last;
+    static int64_t last_ms;
+    static bool have;
+    int64_t now = lumira_mono_ms();
+    enum lumira_err err;
+
+    if (have && max_age_ms > 0 && now - last_ms < max_age_ms) {
+        *out = last;
+        return LUMIRA_OK;
+    }
+    err = lumira_sysinfo_meminfo(path, out);
+    have = err == LUMIRA_OK;
+    if (have) {
+        last = *out;
+        last_ms = now;
+    }
     return err;
 }
 

@@ -17,6 +17,13 @@ struct lumira_meminfo {
 enum lumira_err lumira_sysinfo_meminfo(const char *path,
                                        struct lumira_meminfo *out) LUMIRA_WARN_UNUSED;
 
+/* lumira_sysinfo_meminfo(path, out), read again only when the last good reading is older than
+ * `max_age_ms` (0: always). For the health and readiness replies, which show the host's memory on
+ * every request: reading /proc/meminfo costs the kernel more than the rest of a health request.
+ * One reading is kept per process, whatever the path; for the main thread only. */
+enum lumira_err lumira_sysinfo_meminfo_cached(const char *path, int64_t max_age_ms,
+                                              struct lumira_meminfo *out) LUMIRA_WARN_UNUSED;
+
 /* The process's resident set size in KiB, from /proc/self/status (VmRSS). */
 enum lumira_err lumira_sysinfo_rss_kb(uint64_t *out) LUMIRA_WARN_UNUSED;
 

@@ -239,6 +239,37 @@ static void memuse_of(uint64_t total_kb, uint64_t available_kb, struct lumira_me
     assert_non_null(mu->status);
 }
 
+/* The cached reading is kept for its age, read again after it (or always with age 0), and a
+ * failed reading is not kept. */
+static void test_sysinfo_meminfo_cached_keeps_for_its_age(void **state)
+{
+    struct tmp *t = *state;
+    struct lumira_meminfo mi;
+
+    assert_int_equal(meminfo_of(state, "MemTotal: 1000 kB\nMemAvailable: 600 kB\n", &mi),
+                     LUMIRA_OK);
+    assert_int_equal(lumira_sysinfo_meminfo_cached(t->path, 0, &mi), LUMIRA_OK);
+    assert_int_equal(mi.available_kb, 600);
+    assert_int_equal(meminfo_of(state, "MemTotal: 1000 kB\nMemAvailable: 400 kB\n", &mi),
+                     LUMIRA_OK);
+    assert_int_equal(lumira_sysinfo_meminfo_cached(t->path, 60000, &mi), LUMIRA_OK);
+    assert_int_equal(mi.available_kb, 600); /* the kept reading */
+    assert_int_equal(lumira_sysinfo_meminfo_cached(t->path, 0, &mi), LUMIRA_OK);
+    assert_int_equal(mi.available_kb, 400); /* read again */
+    usleep(20 * 1000);
+    assert_int_equal(meminfo_of(state, "MemTotal: 1000 kB\nMemAvailable: 300 kB\n", &mi),
+                     LUMIRA_OK);
+    assert_int_equal(lumira_sysinfo_meminfo_cached(t->path, 10, &mi), LUMIRA_OK);
+    assert_int_equal(mi.available_kb, 300); /* older than 10 ms */
+    assert_int_equal(meminfo_of(state, "garbage\n", &mi), LUMIRA_EINVAL);
+    assert_int_equal(lumira_sysinfo_meminfo_cached(t->path, 0, &mi), LUMIRA_EINVAL);
+    assert_int_equal(meminfo_of(state, "MemTotal: 1000 kB\nMemAvailable: 200 kB\n", &mi),
+                     LUMIRA_OK);
+    /* The failure was not kept, nor did it keep the reading before it. */
+    assert_int_equal(lumira_sysinfo_meminfo_cached(t->path, 60000, &mi), LUMIRA_OK);
+    assert_int_equal(mi.available_kb, 200);
+}
+
 static void test_sysinfo_memuse_mib(void **state)
 {
     struct lumira_memuse mu;
@@ -354,6 +385,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sysinfo_meminfo_normal, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_sysinfo_meminfo_cached_keeps_for_its_age, tmp_setup,
+                                        tmp_teardown),
         cmocka_unit_test_setup_teardown(test_sysinfo_meminfo_layout, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_sysinfo_meminfo_key_must_match, tmp_setup,
                                         tmp_teardown),
