@@ -26,23 +26,55 @@ int64_t lumira_wall_ms(void)
 }
 
 /* Formats with gmtime_r; negative times are clamped to the epoch. */
+/* Writes `v` (0 to 10^width - 1) as exactly `width` digits. */
+static void put_digits(char *out, unsigned v, int width)
+{
+    while (width-- > 0) {
+        out[width] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* The last millisecond that has four digits of year: 9999-12-31T23:59:59.999Z. */
+#define ISO8601_MAX_MS INT64_C(253402300799999)
+
+/* Days since the epoch to a civil date (Howard Hinnant's days_from_civil inverse, for days >= 0):
+ * no gmtime_r() or snprintf(), which took most of the time of a log line and of a health reply. */
 void lumira_iso8601(int64_t epoch_ms, char out[LUMIRA_ISO8601_SIZE])
 {
-    struct tm tm;
-    time_t secs;
-    char text[96];
+    int64_t secs, days, era;
+    unsigned doe, yoe, doy, mp, day, month, rem;
+    int64_t year;
 
-    if (epoch_ms < 0)
+    if (epoch_ms < 0 || epoch_ms > ISO8601_MAX_MS)
         epoch_ms = 0;
-    secs = (time_t)(epoch_ms / 1000);
-    if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 > 9999) {
-        snprintf(out, LUMIRA_ISO8601_SIZE, "1970-01-01T00:00:00.000Z");
-        return;
-    }
-    /* gcc cannot see that struct tm fields are small: format into room for any int. */
-    snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(epoch_ms % 1000));
-    (void)lumira_strscpy(out, text, LUMIRA_ISO8601_SIZE);
+    secs = epoch_ms / 1000;
+    days = secs / 86400;
+    rem = (unsigned)(secs % 86400);
+    days += 719468; /* from 1970-03-01 counted back to 0000-03-01 */
+    era = days / 146097;
+    doe = (unsigned)(days - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    day = doy - (153 * mp + 2) / 5 + 1;
+    month = mp < 10 ? mp + 3 : mp - 9;
+    year = (int64_t)yoe + era * 400 + (month <= 2);
+    put_digits(out, (unsigned)year, 4);
+    out[4] = '-';
+    put_digits(out + 5, month, 2);
+    out[7] = '-';
+    put_digits(out + 8, day, 2);
+    out[10] = 'T';
+    put_digits(out + 11, rem / 3600, 2);
+    out[13] = ':';
+    put_digits(out + 14, rem / 60 % 60, 2);
+    out[16] = ':';
+    put_digits(out + 17, rem % 60, 2);
+    out[19] = '.';
+    put_digits(out + 20, (unsigned)(epoch_ms % 1000), 3);
+    out[23] = 'Z';
+    out[24] = '\0';
 }
 
 /* True when `len` bytes of `s` start with the shape of `tmpl`, where 'd' stands for an ASCII

@@ -17,7 +17,7 @@ int64_t lumira_wall_ms(void);
 #define LUMIRA_ISO8601_SIZE 25
 
 /* Writes `epoch_ms` as ISO-8601 UTC with milliseconds into `out` (LUMIRA_ISO8601_SIZE bytes).
- * A time that gmtime cannot represent gives "1970-01-01T00:00:00.000Z". */
+ * A time before the epoch or past year 9999 gives "1970-01-01T00:00:00.000Z". */
 void lumira_iso8601(int64_t epoch_ms, char out[LUMIRA_ISO8601_SIZE]);
 
 /* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[.mmm]Z" (UTC; more fraction digits are cut to

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -48,6 +49,48 @@ static void test_iso8601_leap_day(void **state)
     /* 2100 is not a leap year: the day after 2100-02-28 is March 1st. */
     check_iso(4107542400000 - 1, "2100-02-28T23:59:59.999Z");
     check_iso(4107542400000, "2100-03-01T00:00:00.000Z");
+}
+
+/* Against the C library's own calendar, over every year from 1970 to 9999 (a pseudo-random
+ * instant in each, plus the first and last millisecond of each year's 1st of March). */
+static void test_iso8601_matches_gmtime(void **state)
+{
+    uint64_t x = 88172645463325252ULL;
+    int64_t year_ms = INT64_C(31556952000), ms;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 8030; i++) {
+        struct tm tm;
+        time_t secs;
+        char want[64];
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ms = (int64_t)i * year_ms + (int64_t)(x % (uint64_t)year_ms);
+        if (ms > INT64_C(253402300799999))
+            ms = INT64_C(253402300799999) - (int64_t)(x % 1000);
+        secs = (time_t)(ms / 1000);
+        assert_non_null(gmtime_r(&secs, &tm));
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+        check_iso(ms, want);
+        /* Around the 1st of March, where the day count turns over to a new year. */
+        tm.tm_mon = 2;
+        tm.tm_mday = 1;
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+        ms = (int64_t)timegm(&tm) * 1000;
+        if (ms > 0 && ms <= INT64_C(253402300799999)) {
+            snprintf(want, sizeof(want), "%04d-03-01T00:00:00.000Z", tm.tm_year + 1900);
+            check_iso(ms, want);
+            secs = (time_t)(ms / 1000 - 1);
+            assert_non_null(gmtime_r(&secs, &tm));
+            snprintf(want, sizeof(want), "%04d-02-%02dT23:59:59.999Z", tm.tm_year + 1900,
+                     tm.tm_mday);
+            check_iso(ms - 1, want);
+        }
+    }
 }
 
 static void test_iso8601_negative_clamps(void **state)
@@ -339,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_iso8601_epoch),
         cmocka_unit_test(test_iso8601_known),
         cmocka_unit_test(test_iso8601_leap_day),
+        cmocka_unit_test(test_iso8601_matches_gmtime),
         cmocka_unit_test(test_iso8601_negative_clamps),
         cmocka_unit_test(test_iso8601_year_9999_edge),
         cmocka_unit_test(test_parse_date_bare_day),
