@@ -64,6 +64,18 @@ static enum lumira_err reserve(struct lumira_buf *b, size_t extra)
     return LUMIRA_OK;
 }
 
+char *lumira_buf_space(struct lumira_buf *b, size_t len, enum lumira_err *err)
+{
+    *err = reserve(b, len);
+    return *err == LUMIRA_OK ? b->ptr + b->len : NULL;
+}
+
+void lumira_buf_commit(struct lumira_buf *b, size_t n)
+{
+    b->len += n;
+    b->ptr[b->len] = '\0';
+}
+
 /* Appends `len` bytes of `data`; all or nothing. */
 enum lumira_err lumira_buf_add(struct lumira_buf *b, const void *data, size_t len)
 {

@@ -29,6 +29,12 @@ void lumira_buf_reset(struct lumira_buf *b);
 enum lumira_err lumira_buf_add(struct lumira_buf *b, const void *data,
                                size_t len) LUMIRA_WARN_UNUSED;
 
+/* Room for `len` more bytes, for a writer that fills them itself (no copy in between): returns
+ * where they go, or NULL with *err set (the errors of lumira_buf_add()). The caller writes at most
+ * `len` bytes there, then lumira_buf_commit() counts the `n` (<= len) it wrote. */
+char *lumira_buf_space(struct lumira_buf *b, size_t len, enum lumira_err *err);
+void lumira_buf_commit(struct lumira_buf *b, size_t n);
+
 /* Appends a NUL-terminated string. Same errors as lumira_buf_add(). */
 enum lumira_err lumira_buf_adds(struct lumira_buf *b, const char *s) LUMIRA_WARN_UNUSED;
 

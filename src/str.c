@@ -30,6 +30,24 @@ enum lumira_err lumira_parse_u64(const char *s, size_t len, uint64_t max, uint64
 }
 
 /* Bounded copy that reports truncation. */
+size_t lumira_fmt_i64(int64_t v, char out[LUMIRA_I64_SIZE])
+{
+    char digits[20];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, len = 0;
+
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        out[len++] = '-';
+    while (n > 0)
+        out[len++] = digits[--n];
+    out[len] = '\0';
+    return len;
+}
+
 enum lumira_err lumira_strscpy(char *dst, const char *src, size_t size)
 {
     size_t n;

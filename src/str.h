@@ -17,6 +17,13 @@
 enum lumira_err lumira_parse_u64(const char *s, size_t len, uint64_t max,
                                  uint64_t *out) LUMIRA_WARN_UNUSED;
 
+/* Room for any int64_t in decimal, sign and NUL included. */
+#define LUMIRA_I64_SIZE 21
+
+/* Writes `v` in decimal into `out`, NUL-terminated, and returns its length (no printf: this is
+ * on the path of every request line and every response header). */
+size_t lumira_fmt_i64(int64_t v, char out[LUMIRA_I64_SIZE]);
+
 /* Copies the NUL-terminated `src` into `dst` of `size` bytes, always terminating `dst` when
  * size > 0. LUMIRA_ETOOBIG when `src` did not fit (dst then holds a cut copy), like libuv's
  * uv__strscpy. */

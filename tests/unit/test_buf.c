@@ -102,6 +102,34 @@ static void test_buf_truncate_keeps_prefix(void **state)
     lumira_buf_cleanup(&b);
 }
 
+/* lumira_buf_space() reserves within the cap (max-1, max, max+1) and commit counts what was
+ * written, keeping the content NUL-terminated; an error leaves the buffer as it was. */
+static void test_buf_space_commit(void **state)
+{
+    struct lumira_buf b;
+    enum lumira_err err = LUMIRA_EINTERNAL;
+    char *p;
+
+    (void)state;
+    lumira_buf_init(&b, 8);
+    assert_int_equal(lumira_buf_add(&b, "ab", 2), LUMIRA_OK);
+    p = lumira_buf_space(&b, 5, &err);
+    assert_non_null(p);
+    assert_int_equal(err, LUMIRA_OK);
+    memcpy(p, "cde", 3);
+    lumira_buf_commit(&b, 3);
+    assert_int_equal(b.len, 5);
+    assert_string_equal(b.ptr, "abcde");
+    assert_non_null(lumira_buf_space(&b, 3, &err)); /* up to max exactly */
+    assert_null(lumira_buf_space(&b, 4, &err));     /* one over */
+    assert_int_equal(err, LUMIRA_ETOOBIG);
+    assert_int_equal(b.len, 5);
+    assert_string_equal(b.ptr, "abcde");
+    lumira_buf_commit(&b, 0);
+    assert_string_equal(b.ptr, "abcde");
+    lumira_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_buf_addf_respects_cap),
         cmocka_unit_test(test_buf_take_hands_over),
         cmocka_unit_test(test_buf_truncate_keeps_prefix),
+        cmocka_unit_test(test_buf_space_commit),
     };
 
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);

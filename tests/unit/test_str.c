@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "str.h"
@@ -572,9 +573,41 @@ static void test_regex_literal_buffer_max(void **state)
     lumira_buf_cleanup(&b);
 }
 
+static void check_fmt_i64(int64_t v, const char *want)
+{
+    char out[LUMIRA_I64_SIZE + 1];
+
+    memset(out, 'Z', sizeof(out));
+    assert_int_equal(lumira_fmt_i64(v, out), strlen(want));
+    assert_string_equal(out, want);
+    assert_int_equal(out[LUMIRA_I64_SIZE], 'Z');
+}
+
+static void test_fmt_i64_edges(void **state)
+{
+    char want[32];
+    int64_t v;
+    int i;
+
+    (void)state;
+    check_fmt_i64(0, "0");
+    check_fmt_i64(7, "7");
+    check_fmt_i64(-1, "-1");
+    check_fmt_i64(10, "10");
+    check_fmt_i64(INT64_MAX, "9223372036854775807");
+    check_fmt_i64(INT64_MIN, "-9223372036854775808");
+    for (i = 0, v = 1; i < 18; i++, v *= 10) {
+        snprintf(want, sizeof(want), "%lld", (long long)(v - 1));
+        check_fmt_i64(v - 1, want);
+        snprintf(want, sizeof(want), "%lld", (long long)-v);
+        check_fmt_i64(-v, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fmt_i64_edges),
         cmocka_unit_test(test_parse_u64_empty),
         cmocka_unit_test(test_parse_u64_plain),
         cmocka_unit_test(test_parse_u64_counted),
