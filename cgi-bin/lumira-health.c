@@ -45,46 +45,42 @@ static bool database_connected(struct lumira_probe *probe)
     return r.err == LUMIRA_OK;
 }
 
-/* The body of GET /api/health; *db_ok tells whether the database is connected. NULL when
- * memory ran out. */
-static struct json_object *health_body(struct ctx *c, bool *db_ok)
+/* Writes the members of GET /api/health into the object open in `w`; returns whether the
+ * database is connected. The body is written in place (jsonw.h): this is the load balancers'
+ * probe, the hottest route there is. */
+static bool health_members(struct ctx *c, struct lumira_jw *w)
 {
-    struct json_object *root, *services, *memory;
     struct lumira_meminfo mi;
     struct lumira_memuse mu;
-    bool ok = true, db = database_connected(c->probe);
+    bool db = database_connected(c->probe);
     bool stripe = lumira_secret_usable(c->cfg->stripe_secret_key);
-    const char *status = !db ? "unhealthy" : !stripe ? "degraded" : "healthy";
 
-    *db_ok = db;
-    root = lumira_json_new_object(&ok);
-    services = lumira_json_new_object(&ok);
-    memory = lumira_json_new_object(&ok);
-    lumira_json_put_str(root, "status", status, &ok);
-    lumira_json_put_time(root, "timestamp", lumira_wall_ms(), &ok);
-    lumira_json_put_fixed(root, "uptime", lumira_sysinfo_uptime_s(), 1, &ok);
-    lumira_json_put_str(root, "version", PACKAGE_VERSION, &ok);
-    lumira_json_put_str(root, "commitSha",
-                        c->cfg->commit_sha != NULL ? c->cfg->commit_sha : "unknown", &ok);
-    lumira_json_put_str(root, "environment", lumira_env_name(c->cfg->env), &ok);
-    lumira_json_put_str(services, "database", db ? "connected" : "disconnected", &ok);
-    lumira_json_put_str(services, "stripe", stripe ? "configured" : "missing", &ok);
-    lumira_json_put(root, "services", services, &ok);
+    lumira_jw_str(w, "status", !db ? "unhealthy" : !stripe ? "degraded" : "healthy");
+    lumira_jw_time(w, "timestamp", lumira_wall_ms());
+    lumira_jw_decimal(w, "uptime", lumira_sysinfo_uptime_ms() / 100, 1); /* 5321.4 s */
+    lumira_jw_str(w, "version", PACKAGE_VERSION);
+    lumira_jw_str(w, "commitSha", c->cfg->commit_sha != NULL ? c->cfg->commit_sha : "unknown");
+    lumira_jw_str(w, "environment", lumira_env_name(c->cfg->env));
+    lumira_jw_begin(w, "services");
+    lumira_jw_str(w, "database", db ? "connected" : "disconnected");
+    lumira_jw_str(w, "stripe", stripe ? "configured" : "missing");
+    lumira_jw_end(w);
+    lumira_jw_begin(w, "memory");
     if (lumira_sysinfo_meminfo_cached(NULL, LUMIRA_MEMINFO_MAX_AGE_MS, &mi) == LUMIRA_OK) {
         lumira_sysinfo_memuse(&mi, &mu);
-        lumira_json_put_int(memory, "used", (int64_t)mu.used_mb, &ok);
-        lumira_json_put_int(memory, "total", (int64_t)mu.total_mb, &ok);
-        lumira_json_put_int(memory, "percentage", mu.percentage, &ok);
+        lumira_jw_int(w, "used", (int64_t)mu.used_mb);
+        lumira_jw_int(w, "total", (int64_t)mu.total_mb);
+        lumira_jw_int(w, "percentage", mu.percentage);
     }
-    lumira_json_put(root, "memory", memory, &ok);
-    return lumira_json_done(root, ok);
+    lumira_jw_end(w);
+    return db;
 }
 
-/* Sends `root` (taken) with the no-cache header of every health answer. */
-static void reply(struct lumira_req *req, struct lumira_resp *resp, int status,
-                  struct json_object *root)
+/* Ends a health answer with its status and the no-cache header of every health answer. */
+static void reply(struct lumira_req *req, struct lumira_resp *resp, int status, struct lumira_jw *w)
 {
-    lumira_resp_json(resp, req, status, root);
+    lumira_jw_end(w);
+    lumira_resp_jw_end(resp, req, status, w);
     if (lumira_resp_header(resp, "Cache-Control", "no-cache, no-store, must-revalidate") !=
         LUMIRA_OK)
         lumira_resp_error(resp, req, 500, "INTERNAL", "Internal error", NULL);
@@ -92,65 +88,85 @@ static void reply(struct lumira_req *req, struct lumira_resp *resp, int status,
 
 static void handle_health(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
 {
+    struct lumira_jw w;
     bool db;
-    struct json_object *root = health_body(ctx, &db);
 
-    reply(req, resp, db ? 200 : 503, root);
+    lumira_resp_jw_begin(resp, &w);
+    lumira_jw_begin(&w, NULL);
+    db = health_members(ctx, &w);
+    reply(req, resp, db ? 200 : 503, &w);
 }
 
 /* What GET /api/health/deep counts (API.md "Health"). */
 static const char *const count_names[] = {"users", "orders", "ordersLast24h", "awaitingReview"};
+#define NCOUNTS (sizeof(count_names) / sizeof(count_names[0]))
 
-/* Adds "database": {"responseTime"} and "counts" to `root`, measured on the request's own
- * client (the probe's belongs to its thread). Returns false when the database failed. */
-static bool add_deep(struct ctx *c, struct json_object *root, bool *ok)
+/* The deep check, measured on the request's own client (the probe's belongs to its thread):
+ * the ping's round trip and the counts, as far as the database answered. */
+struct deep {
+    enum lumira_err res; /* LUMIRA_OK when everything was measured */
+    bool pinged;         /* the ping answered: rtt is its round trip */
+    int64_t rtt;
+    size_t ncounts; /* counts[0..ncounts-1] were measured */
+    int64_t counts[NCOUNTS];
+};
+
+static void measure_deep(struct ctx *c, struct deep *d)
 {
-    struct json_object *database = lumira_json_new_object(ok), *counts;
     char err[LUMIRA_MAX_ERRMSG];
-    int64_t rtt, n, since = lumira_wall_ms() - 24 * 3600 * 1000LL;
+    int64_t since = lumira_wall_ms() - 24 * 3600 * 1000LL;
     bson_t recent = BSON_INITIALIZER, review = BSON_INITIALIZER, gte;
     const bson_t *filters[] = {NULL, NULL, &recent, &review};
     const char *colls[] = {"users", "orders", "orders", "orders"};
-    enum lumira_err res = LUMIRA_EUNAVAIL;
-    size_t i;
 
+    d->res = LUMIRA_EUNAVAIL;
+    d->pinged = false;
+    d->ncounts = 0;
     BSON_APPEND_DOCUMENT_BEGIN(&recent, "createdAt", &gte);
     BSON_APPEND_DATE_TIME(&gte, "$gte", since);
     bson_append_document_end(&recent, &gte);
     BSON_APPEND_UTF8(&review, "expertReview.status", "pending");
-    counts = lumira_json_new_object(ok);
-    if (c->db != NULL && (res = lumira_mongo_ping(c->db, &rtt, err, sizeof(err))) == LUMIRA_OK) {
-        lumira_json_put_int(database, "responseTime", rtt, ok);
-        for (i = 0; i < sizeof(count_names) / sizeof(count_names[0]) && res == LUMIRA_OK; i++)
-            if ((res = lumira_mongo_count(c->db, colls[i], filters[i], &n, err, sizeof(err))) ==
-                LUMIRA_OK)
-                lumira_json_put_int(counts, count_names[i], n, ok);
+    if (c->db != NULL &&
+        (d->res = lumira_mongo_ping(c->db, &d->rtt, err, sizeof(err))) == LUMIRA_OK) {
+        d->pinged = true;
+        while (d->ncounts < NCOUNTS &&
+               (d->res = lumira_mongo_count(c->db, colls[d->ncounts], filters[d->ncounts],
+                                            &d->counts[d->ncounts], err, sizeof(err))) == LUMIRA_OK)
+            d->ncounts++;
     }
-    if (res != LUMIRA_OK) {
+    if (d->res != LUMIRA_OK)
         lumira_log(LUMIRA_LOG_WARN, "health", "deep check: database failed: %s",
                    c->db != NULL ? err : "MONGODB_URI is not set");
-        lumira_json_put_str(database, "error", lumira_strerror(res), ok);
-    }
-    lumira_json_put(root, "database", database, ok);
-    lumira_json_put(root, "counts", counts, ok);
     bson_destroy(&recent);
     bson_destroy(&review);
-    return res == LUMIRA_OK;
 }
 
 static void handle_deep(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
 {
     struct ctx *c = ctx;
     struct lumira_jwt_claims admin;
-    struct json_object *root;
-    bool db, ok = true;
+    struct lumira_jw w;
+    struct deep d;
+    bool db;
+    size_t i;
 
     if (!lumira_auth_require(req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_ADMIN, &admin))
         return;
-    root = health_body(c, &db);
-    if (root != NULL)
-        db = add_deep(c, root, &ok) && db;
-    reply(req, resp, db ? 200 : 503, lumira_json_done(root, ok));
+    measure_deep(c, &d);
+    lumira_resp_jw_begin(resp, &w);
+    lumira_jw_begin(&w, NULL);
+    db = health_members(c, &w);
+    lumira_jw_begin(&w, "database");
+    if (d.pinged)
+        lumira_jw_int(&w, "responseTime", d.rtt);
+    if (d.res != LUMIRA_OK)
+        lumira_jw_str(&w, "error", lumira_strerror(d.res));
+    lumira_jw_end(&w);
+    lumira_jw_begin(&w, "counts");
+    for (i = 0; i < d.ncounts; i++)
+        lumira_jw_int(&w, count_names[i], d.counts[i]);
+    lumira_jw_end(&w);
+    reply(req, resp, db && d.res == LUMIRA_OK ? 200 : 503, &w);
 }
 
 static const struct lumira_route routes[] = {

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "jsonw.h"
 #include "limits.h"
 
 /* One HTTP request and its response, independent of how they travel (FastCGI or CGI: see
@@ -114,6 +115,11 @@ enum lumira_err lumira_query_get(const char *query, size_t qlen, const char *nam
 void lumira_resp_init(struct lumira_resp *resp);
 void lumira_resp_cleanup(struct lumira_resp *resp);
 
+/* Makes a response that served a request as new for the next one, keeping its buffers' memory
+ * (up to LUMIRA_RESP_KEEP bytes each; a bigger one is freed), so that a worker does not allocate
+ * them again for every request. */
+void lumira_resp_reuse(struct lumira_resp *resp);
+
 /* Adds a header. Refuses (LUMIRA_EINVAL) names or values with CR, LF or NUL, and names outside
  * the token characters. */
 enum lumira_err lumira_resp_header(struct lumira_resp *resp, const char *name,
@@ -123,6 +129,13 @@ enum lumira_err lumira_resp_header(struct lumira_resp *resp, const char *name,
  * sent). On failure the response becomes a plain 500 INTERNAL. */
 void lumira_resp_json(struct lumira_resp *resp, const struct lumira_req *req, int status,
                       struct json_object *obj);
+
+/* A JSON body written in place with jsonw.h, without json-c objects (the hot paths): begin
+ * empties the body and points `w` at it; end sets `status` when the writer finished, else a plain
+ * 500 INTERNAL (and a log line). */
+void lumira_resp_jw_begin(struct lumira_resp *resp, struct lumira_jw *w);
+void lumira_resp_jw_end(struct lumira_resp *resp, const struct lumira_req *req, int status,
+                        struct lumira_jw *w);
 
 /* Sets an error response: {"error": msg, "code": code, "requestId": ...}, plus "details" when
  * `details` (taken) is not NULL. */

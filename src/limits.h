@@ -40,6 +40,8 @@
 #define LUMIRA_MAX_SIG_ITEMS 16
 /* A dependency error message kept for a response or a log line. */
 #define LUMIRA_MAX_ERRMSG 256
+/* Bytes of a response's buffers a worker keeps from one request to the next. */
+#define LUMIRA_RESP_KEEP (64 * 1024)
 /* Lines read from /proc files. */
 #define LUMIRA_MAX_PROC_FILE 16384
 /* Longest the host memory shown by /api/health and /api/ready may be old (a reading of

@@ -19,7 +19,7 @@ static struct {
     char prog[64];
     char path[1024]; /* "" when logging to stderr */
     long pid;
-    int write_failed; /* a line to the file was lost; standard error was told once */
+    int write_failed;   /* a line to the file was lost; standard error was told once */
     unsigned long lost; /* lines lost since then */
 } logger = {2, LUMIRA_LOG_INFO, "lumira", "", 0, 0, 0};
 
@@ -68,6 +68,19 @@ static void put_escaped(struct writer *w, const char *s, size_t len, size_t max)
     while (i < len) {
         char esc[8];
         const char *out = esc;
+        size_t run = 0, room = (size_t)(limit - w->p), fit = room > 3 ? room - 3 : 0;
+
+        /* A run of printable ASCII goes in with one copy, as far as it leaves room for "...". */
+        while (i + run < len && u[i + run] >= 0x20 && u[i + run] < 0x7f && u[i + run] != '"' &&
+               u[i + run] != '\\')
+            run++;
+        if (run > fit)
+            run = fit;
+        if (run > 0) {
+            put(w, s + i, run);
+            i += run;
+            continue;
+        }
         size_t n = lumira_utf8_seq(u + i, len - i), olen;
 
         if (n == 0) {
@@ -132,11 +145,11 @@ static void put_str_field(struct writer *w, const char *key, const char *val, si
 
 static void put_int_field(struct writer *w, const char *key, long long v)
 {
-    char num[24];
+    char num[LUMIRA_I64_SIZE];
+    size_t n = lumira_fmt_i64((int64_t)v, num);
 
-    snprintf(num, sizeof(num), "%lld", v);
-    if (begin_field(w, key, strlen(num)))
-        puts_(w, num);
+    if (begin_field(w, key, n))
+        put(w, num, n);
 }
 
 /* Builds one complete line: every field either fits whole (strings may be cut, and say so with
@@ -238,9 +251,13 @@ void lumira__log(enum lumira_log_level level, const char *module,
     int saved_errno = errno;
 
     lumira_log_reopen_if_requested();
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    if (strchr(fmt, '%') == NULL) {
+        (void)lumira_strscpy(msg, fmt, sizeof(msg)); /* "request": no printf for a fixed text */
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+    }
     len = lumira__log_format(line, sizeof(line), level, module, fields, msg);
     if (write_line(logger.fd, line, len) == 0) {
         if (logger.write_failed)

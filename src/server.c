@@ -140,12 +140,20 @@ static void dispatch(const struct lumira_app *app, struct lumira_req *req, struc
 void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumira_read_fn read,
                           void *in, struct lumira_buf *out)
 {
+    /* One response per process, its buffers kept from request to request (lumira_resp_reuse):
+     * a worker serves one request at a time. */
+    static struct lumira_resp resp;
+    static bool resp_ready;
     struct lumira_req req;
-    struct lumira_resp resp;
     enum lumira_err err;
     int64_t elapsed;
 
-    lumira_resp_init(&resp);
+    if (!resp_ready) {
+        lumira_resp_init(&resp);
+        resp_ready = true;
+    } else {
+        lumira_resp_reuse(&resp);
+    }
     err = lumira_req_init(&req, envp);
     lumira_log_set_reqid(req.reqid);
     if (err == LUMIRA_ETOOBIG)
@@ -186,7 +194,6 @@ void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumir
     }
     lumira_log_set_reqid(NULL);
     lumira_req_cleanup(&req);
-    lumira_resp_cleanup(&resp);
 }
 
 static long read_fcgx(void *stream, char *buf, size_t len)

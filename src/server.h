@@ -34,7 +34,8 @@ int lumira_serve(const struct lumira_app *app);
 
 /* Handles one request read through `read` from `in` and returns the full CGI-form response
  * (status line, headers, body) in `out`. This is the whole of request handling minus the
- * transport, exposed so that unit tests can drive the router. */
+ * transport, exposed so that unit tests can drive the router. Not reentrant: the response
+ * buffers are the process's own, kept from one request to the next. */
 void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumira_read_fn read,
                           void *in, struct lumira_buf *out);
 

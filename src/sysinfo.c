@@ -123,7 +123,12 @@ void lumira_sysinfo_mark_start(void)
 
 double lumira_sysinfo_uptime_s(void)
 {
-    return (double)(lumira_mono_ms() - start_mono_ms) / 1000.0;
+    return (double)lumira_sysinfo_uptime_ms() / 1000.0;
+}
+
+int64_t lumira_sysinfo_uptime_ms(void)
+{
+    return lumira_mono_ms() - start_mono_ms;
 }
 
 int64_t lumira_sysinfo_started_ms(void)

@@ -30,8 +30,9 @@ enum lumira_err lumira_sysinfo_rss_kb(uint64_t *out) LUMIRA_WARN_UNUSED;
 /* Records the process start; lumira_sysinfo_uptime_s() counts from here. Call early in main. */
 void lumira_sysinfo_mark_start(void);
 
-/* Seconds since lumira_sysinfo_mark_start() (monotonic). */
+/* Seconds, and milliseconds, since lumira_sysinfo_mark_start() (monotonic). */
 double lumira_sysinfo_uptime_s(void);
+int64_t lumira_sysinfo_uptime_ms(void);
 
 /* Wall-clock time of the start, epoch milliseconds. */
 int64_t lumira_sysinfo_started_ms(void);

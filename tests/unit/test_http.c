@@ -1176,6 +1176,36 @@ static void test_resp_init_defaults(void **state)
     lumira_resp_cleanup(NULL);
 }
 
+/* A response used again starts as new (status, headers, body, type) and keeps its buffers'
+ * memory, unless one grew past LUMIRA_RESP_KEEP. */
+static void test_resp_reuse_keeps_small_buffers(void **state)
+{
+    struct lumira_resp resp;
+    char *body;
+    static char big[LUMIRA_RESP_KEEP + 1];
+
+    (void)state;
+    lumira_resp_init(&resp);
+    resp.status = 404;
+    resp.content_type = "text/plain";
+    assert_int_equal(lumira_resp_header(&resp, "X-A", "1"), LUMIRA_OK);
+    assert_int_equal(lumira_buf_adds(&resp.body, "{\"a\":1}"), LUMIRA_OK);
+    body = resp.body.ptr;
+    lumira_resp_reuse(&resp);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.content_type, "application/json; charset=utf-8");
+    assert_int_equal(resp.headers.len, 0);
+    assert_int_equal(resp.body.len, 0);
+    assert_ptr_equal(resp.body.ptr, body); /* the same memory */
+    assert_string_equal(resp.body.ptr, "");
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(lumira_buf_add(&resp.body, big, sizeof(big)), LUMIRA_OK);
+    lumira_resp_reuse(&resp);
+    assert_null(resp.body.ptr); /* past the keep: freed */
+    assert_int_equal(resp.body.len, 0);
+    lumira_resp_cleanup(&resp);
+}
+
 static void test_resp_header_adds_line(void **state)
 {
     struct lumira_resp resp;
@@ -1515,6 +1545,7 @@ int main(void)
         cmocka_unit_test(test_req_has_body_method),
         cmocka_unit_test(test_req_is_json_variants),
         cmocka_unit_test(test_resp_init_defaults),
+        cmocka_unit_test(test_resp_reuse_keeps_small_buffers),
         cmocka_unit_test(test_resp_header_adds_line),
         cmocka_unit_test(test_resp_header_rejects_crlf_and_bad_names),
         cmocka_unit_test(test_resp_error_envelope),
