@@ -358,15 +358,15 @@ def run_wrk(a, path, script, tmpdir):
 
 def count_commands(a, stack, row, tmpdir):
     """Sends the row's request one at a time with curl; returns (n, commands, by_name,
-    statuses)."""
+    statuses, milliseconds of each)."""
     proxy_reset(a)
-    statuses = []
+    statuses, times = [], []
     t0 = time.monotonic()
     k = 0
     while k < COUNT_REQUESTS and (k < COUNT_MIN or time.monotonic() - t0 < COUNT_BUDGET_S):
         method, headers, body = row["one"](k)
-        cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method,
-               "--max-time", "60"]
+        cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "-X",
+               method, "--max-time", "60"]
         for hk, hv in headers.items():
             cmd += ["-H", "%s: %s" % (hk, hv)]
         if body is not None:
@@ -375,13 +375,16 @@ def count_commands(a, stack, row, tmpdir):
                 fh.write(body)
             cmd += ["--data-binary", "@" + bf]
         cmd.append("http://127.0.0.1:%d%s" % (a.http_port, row["path"]))
-        statuses.append(subprocess.run(cmd, capture_output=True, text=True).stdout)
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout.split()
+        statuses.append(out[0] if out else "000")
+        if len(out) > 1:
+            times.append(float(out[1]) * 1000.0)
         k += 1
     if row.get("group"):
         stack.wait_idle(row["group"], 30)
     st = proxy_state(a)
     by = {n: v for n, v in st["by_name"].items() if n not in HANDSHAKE}
-    return k, st["commands"], by, statuses
+    return k, st["commands"], by, statuses, times
 
 
 # ---------------------------------------------------------------- the rows
@@ -508,13 +511,14 @@ def run_row(a, stack, row, ctx, tmpdir, mem_after):
             mem_after[group] = mem
     if group:
         row["drain_s"], row["restarted"] = stack.drain(group, row.get("restart", []))
+    n, cmds, by, statuses, times = count_commands(a, stack, row, tmpdir)
+    row["alone_ms"] = statistics.median(times) if times else None
+    row["count_statuses"] = sorted(set(statuses))
     if group in (None, "hello"):
-        row["count_n"], row["commands"], row["by_name"], row["count_statuses"] = 0, 0, {}, []
+        row["count_n"], row["commands"], row["by_name"] = 0, 0, {}
         log("%s: %.1f req/s", row["key"], w["rps"])
         return
-    n, cmds, by, statuses = count_commands(a, stack, row, tmpdir)
     row["count_n"], row["commands"], row["by_name"] = n, cmds, by
-    row["count_statuses"] = sorted(set(statuses))
     log("%s: %.1f req/s, %s us CPU/req, %.2f commands/req", row["key"], w["rps"],
         "%.0f" % row["cpu_us"] if row["cpu_us"] is not None else "-", cmds / n if n else 0)
 
@@ -570,9 +574,9 @@ def render(a, ctx, rows, mem_before, mem_after, hello_mem, start):
           a.http_port, a.workers, ctx["seed"]["orders"], ctx["seed"]["users"],
           ctx["seed"]["pending"], a.orders, a.users))
     w("")
-    w("| route | what it does | requests/s | ratio to hello | p50 ms | p99 ms | CPU µs/request | "
-      "CPU ratio to hello | DB commands/request | n | non-2xx / errors |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    w("| route | what it does | requests/s | ratio to hello | p50 ms | p99 ms | one at a time, "
+      "ms | CPU µs/request | CPU ratio to hello | DB commands/request | n | non-2xx / errors |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:
         rps = r.get("rps")
         ratio = fmt_ratio(rps / hr) if (rps is not None and hr) else "—"
@@ -594,11 +598,13 @@ def render(a, ctx, rows, mem_before, mem_after, hello_mem, start):
                               fmt_by(r["by_name"], n)) if n else "—"
         rps_s = ("%.1f" % rps if rps < 100 else "%.0f" % rps) if rps is not None else "—"
         bad = "%d / %d" % (r.get("non2xx", 0), r.get("errors", 0))
-        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |" % (
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |" % (
             r["label"], r["what"], rps_s, ratio, fmt_ms(r.get("p50")), fmt_ms(r.get("p99")),
-            cpu_s, cratio, db, r.get("requests", 0), bad))
+            fmt_ms(r.get("alone_ms")), cpu_s, cratio, db, r.get("requests", 0), bad))
     w("")
-    w("*n* is the number of requests wrk completed in the %d s. *CPU µs/request* is the time "
+    w("*n* is the number of requests wrk completed in the %d s; *p50* and *p99* are theirs (the "
+      "queue of 32 connections included). *One at a time* is the median time of the requests "
+      "sent one after the other with curl after the load (below). *CPU µs/request* is the time "
       "the program's workers spent on CPU during the load (user and system: /proc/PID/schedstat, "
       "the nanosecond total that utime + stime of /proc/PID/stat count in 10 ms ticks) over "
       "those requests; `~` when n is under %d, as the requests still in flight when wrk stops "
@@ -622,8 +628,9 @@ def render(a, ctx, rows, mem_before, mem_after, hello_mem, start):
                 r.get("count_statuses", []))))
         if r.get("skipped"):
             notes.append("%s: %s" % (r["label"], r["skipped"]))
-    for n in notes:
+    if notes:
         w("")
+    for n in notes:
         w("- " + n)
     w("")
 
@@ -793,15 +800,16 @@ def history_entry(a, ctx, rows, total_pss_after, alone_mib, start):
     lines = ["### %s: %s" % (ctx["date"], a.note), "",
              "`%s`, commit %s, %d orders and %d users in the database." % (
                  ctx["command"], ctx["commit"], ctx["seed"]["orders"], ctx["seed"]["users"]), "",
-             "| route | requests/s | ratio to hello | CPU µs/request | DB commands/request |",
-             "|---|---:|---:|---:|---:|"]
+             "| route | requests/s | ratio to hello | p50 ms | one at a time, ms | CPU µs/request | "
+             "DB commands/request |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         rps = r.get("rps") or 0
         n = r.get("count_n") or 0
-        lines.append("| %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             r["label"], ("%.1f" % rps if rps < 100 else "%.0f" % rps),
             fmt_ratio(rps / hello["rps"]) if hello["rps"] else "—",
-            fmt_num(r.get("cpu_us")),
+            fmt_ms(r.get("p50")), fmt_ms(r.get("alone_ms")), fmt_num(r.get("cpu_us")),
             ("%.2f" % (r["commands"] / n)) if (n and r.get("group") not in (None, "hello")) else "—"))
     lines += ["", "Whole stack PSS after load: %.1f MiB (%s MiB alone). Start-up (median, 404 path): %s." % (
         total_pss_after / 1024.0, alone_mib, ", ".join("%s %.1f ms" % (g, statistics.median(r["404"]))
