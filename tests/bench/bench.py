@@ -777,12 +777,12 @@ DEFAULT_EXPLAIN = """
 
 `GET /api/health` is our code's cost on top of the hello-world: the request parsing, routing,
 JSON rendering, the JSON log line of every request, and /proc/meminfo opened and read for the
-memory figures of its answer (about a tenth of its worker's CPU under perf). `GET /api/ready` is bounded by its
-dependencies: each request pings the database and calls the Stripe stand-in, a Python process
-forwarding to stripe-mock. `POST /api/expert/login` is bounded by bcrypt on purpose (about 50 ms
-of one core per attempt): a VM with W workers logs in at most about W x 20 experts a second, far
-above what the nginx login limit lets one address try; the local stack exempts 127.0.0.1 from
-that limit, which is what lets this run measure the program.
+memory figures of its answer (about a tenth of its worker's CPU under perf). `GET /api/ready`
+is bounded by its dependencies: each request pings the database and calls the Stripe stand-in,
+a Python process forwarding to stripe-mock. `POST /api/expert/login` is bounded by bcrypt on
+purpose (about 50-70 ms of one core per attempt): a VM with W workers logs in at most about
+W x 15 experts a second, far above what the nginx login limit lets one address try; the local
+stack exempts 127.0.0.1 from that limit, which is what lets this run measure the program.
 
 The orders rows measure FerretDB more than lumira-orders. FerretDB's SQLite backend creates the
 indexes we ask for (so the unique ones are enforced) but no query of ours uses one: it filters on
