@@ -347,7 +347,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": bad configuration: %s\n", lumira_config_error(&cfg));
         return LUMIRA_EXIT_CONFIG;
     }
-    lumira_mongo_global_init();
+    lumira_mongo_global_init(cfg.mongodb_uri);
     lumira_app_db(PROG, &cfg, &db);
     if (strcmp(cmd, "create-expert") == 0)
         status = create_expert(db, email, name, role);

@@ -8,7 +8,6 @@
 #include "clock.h"
 #include "json.h"
 #include "server.h"
-#include "stripe.h"
 #include "sysinfo.h"
 
 #define PROG "lumira-health"

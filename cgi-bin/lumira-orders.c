@@ -40,6 +40,7 @@ int main(void)
     int status;
 
     lumira_app_boot(PROG, &cfg);
+    lumira_stripe_global_init();
     lumira_config_require_secret("JWT_SECRET", cfg.jwt_secret, JWT_SECRET_MIN);
     lumira_config_require_secret("STRIPE_SECRET_KEY", cfg.stripe_secret_key, 0);
     lumira_config_require_secret("STRIPE_WEBHOOK_SECRET", cfg.stripe_webhook_secret, 0);
@@ -58,6 +59,7 @@ int main(void)
     lumira_fetch_free(c.fetch);
     lumira_stripe_free(c.stripe);
     lumira_mongo_free(c.db);
+    lumira_stripe_global_cleanup();
     lumira_app_shutdown(&cfg, NULL);
     return status;
 }

@@ -160,6 +160,7 @@ int main(void)
     int status;
 
     lumira_app_boot(PROG, &cfg);
+    lumira_stripe_global_init();
     lumira_app_probe(PROG, &cfg, cfg.ready_mongo_timeout_ms, &c.probe);
     if (lumira_stripe_new(cfg.stripe_api_base, cfg.stripe_secret_key, &c.stripe) != LUMIRA_OK) {
         lumira_log(LUMIRA_LOG_ERROR, "app", "out of memory at start; exiting");
@@ -170,6 +171,7 @@ int main(void)
                    "STRIPE_SECRET_KEY is missing or a placeholder: readiness reports Stripe down");
     status = lumira_serve(&app);
     lumira_stripe_free(c.stripe);
+    lumira_stripe_global_cleanup();
     lumira_app_shutdown(&cfg, c.probe);
     return status;
 }

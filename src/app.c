@@ -4,7 +4,6 @@
 #include "log.h"
 #include "mongo.h"
 #include "server.h"
-#include "stripe.h"
 #include "sysinfo.h"
 
 void lumira_app_boot(const char *prog, struct lumira_config *cfg)
@@ -23,8 +22,7 @@ void lumira_app_boot(const char *prog, struct lumira_config *cfg)
                    cfg->log_file);
         exit(LUMIRA_EXIT_CONFIG);
     }
-    lumira_mongo_global_init();
-    lumira_stripe_global_init();
+    lumira_mongo_global_init(cfg->mongodb_uri);
 }
 
 void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t timeout_ms,
@@ -71,7 +69,6 @@ void lumira_app_shutdown(struct lumira_config *cfg, struct lumira_probe *probe)
 {
     bool mongo_idle = lumira_probe_free(probe);
 
-    lumira_stripe_global_cleanup();
     if (mongo_idle)
         lumira_mongo_global_cleanup();
     lumira_config_cleanup(cfg);

@@ -9,7 +9,10 @@
 
 /* Records the start time, installs the signal handlers (before any thread exists), loads the
  * configuration and opens the log. On a configuration error, logs one line naming the variable
- * and exits with LUMIRA_EXIT_CONFIG. Also initialises libmongoc and libcurl. */
+ * and exits with LUMIRA_EXIT_CONFIG. Also initialises libmongoc. A program that calls out over
+ * HTTP (Stripe, n8n) initialises libcurl itself, with lumira_stripe_global_init() right after
+ * this and lumira_stripe_global_cleanup() before lumira_app_shutdown(): the others do not link
+ * libcurl at all (23 fewer libraries to load and relocate in each of their workers). */
 void lumira_app_boot(const char *prog, struct lumira_config *cfg);
 
 /* Makes the probe used by the health and readiness checks from cfg->mongodb_uri, with every
@@ -33,8 +36,8 @@ typedef enum lumira_err (*lumira_index_fn)(struct lumira_mongo *m, char *err, si
 void lumira_app_indexes(struct lumira_mongo *db, lumira_index_fn make, const char *what,
                         bool *done);
 
-/* Frees the probe (NULL-safe), releases the libraries and the configuration. libmongoc is left
- * alone when a ping is still under way on the probe thread. */
+/* Frees the probe (NULL-safe), releases libmongoc and the configuration. libmongoc is left alone
+ * when a ping is still under way on the probe thread. */
 void lumira_app_shutdown(struct lumira_config *cfg, struct lumira_probe *probe);
 
 #endif

@@ -35,8 +35,18 @@ static void mongoc_log_bridge(mongoc_log_level_t level, const char *domain, cons
                "%s: %s", domain, message);
 }
 
-void lumira_mongo_global_init(void)
+/* A directory no SASL plugin can be found in. */
+#define NO_SASL_PLUGINS "/nonexistent/lumira-no-sasl-plugins"
+
+bool lumira_mongo_uri_wants_gssapi(const char *uri)
 {
+    return uri != NULL && lumira_str_contains_nocase(uri, strlen(uri), "authMechanism=GSSAPI");
+}
+
+void lumira_mongo_global_init(const char *uri)
+{
+    if (!lumira_mongo_uri_wants_gssapi(uri) && getenv("SASL_PATH") == NULL)
+        (void)setenv("SASL_PATH", NO_SASL_PLUGINS, 0);
     mongoc_init();
     mongoc_log_set_handler(mongoc_log_bridge, NULL);
 }

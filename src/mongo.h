@@ -42,8 +42,18 @@ struct lumira_mongo_timeouts {
 };
 
 /* Library set-up: mongoc_init() and routing of libmongoc's own log lines (warnings and errors
- * only) into our logger. */
-void lumira_mongo_global_init(void);
+ * only) into our logger.
+ *
+ * mongoc_init() starts Cyrus SASL, which loads every SASL plugin installed on the host into the
+ * process (with libdb and Kerberos behind them: 10 more libraries and about 130 KiB of private
+ * memory per worker), for one mechanism only, GSSAPI (Kerberos): SCRAM, PLAIN, X.509 and AWS
+ * are libmongoc's own. So unless `uri` (may be NULL) asks for GSSAPI or SASL_PATH is set by the
+ * operator, SASL_PATH is pointed at a directory that does not exist before mongoc_init(), and no
+ * plugin is loaded. Call before any thread starts (it may set an environment variable). */
+void lumira_mongo_global_init(const char *uri);
+
+/* True when `uri` (may be NULL) names authMechanism=GSSAPI (any case). */
+bool lumira_mongo_uri_wants_gssapi(const char *uri);
 void lumira_mongo_global_cleanup(void);
 
 /* The defaults used when `t` is NULL: connect 2000, selection 2000, socket 5000 ms. */

@@ -24,7 +24,7 @@ static const struct lumira_mongo_timeouts fast = {300, 300, 300, true};
 static int group_setup(void **state)
 {
     (void)state;
-    lumira_mongo_global_init();
+    lumira_mongo_global_init(NULL);
     return 0;
 }
 
@@ -547,6 +547,18 @@ static void test_mongo_helpers_dropped_mid_read(void **state)
     tu_mongo_stop(peer);
 }
 
+static void test_mongo_uri_wants_gssapi(void **state)
+{
+    (void)state;
+    assert_true(lumira_mongo_uri_wants_gssapi(
+        "mongodb://user%40EXAMPLE.COM@db/lumira?authMechanism=GSSAPI&authSource=$external"));
+    assert_true(lumira_mongo_uri_wants_gssapi("mongodb://db/?authmechanism=gssapi"));
+    assert_false(
+        lumira_mongo_uri_wants_gssapi("mongodb://u:p@db/lumira?authMechanism=SCRAM-SHA-256"));
+    assert_false(lumira_mongo_uri_wants_gssapi("mongodb://db/lumira"));
+    assert_false(lumira_mongo_uri_wants_gssapi(NULL));
+}
+
 static void test_mongo_error_is_network(void **state)
 {
     static const struct {
@@ -595,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_mongo_helpers_refused_leave_nothing_borrowed),
         cmocka_unit_test(test_mongo_helpers_dropped_mid_read),
         cmocka_unit_test(test_mongo_error_is_network),
+        cmocka_unit_test(test_mongo_uri_wants_gssapi),
     };
 
     return cmocka_run_group_tests_name("mongo", tests, group_setup, group_teardown);

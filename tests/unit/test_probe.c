@@ -22,7 +22,7 @@
 static int group_setup(void **state)
 {
     (void)state;
-    lumira_mongo_global_init();
+    lumira_mongo_global_init(NULL);
     return 0;
 }
 

@@ -20,7 +20,7 @@
 static int group_setup(void **state)
 {
     (void)state;
-    lumira_mongo_global_init();
+    lumira_mongo_global_init(NULL);
     lumira_stripe_global_init();
     return 0;
 }
