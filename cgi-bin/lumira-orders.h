@@ -73,8 +73,10 @@ bool load_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
 void invalid_transition(struct lumira_req *req, struct lumira_resp *resp,
                         enum lumira_order_status from, const char *to);
 
-/* Answers {"success": true, "order": <the order as stored now>}. */
+/* Answers {"success": true, "order": <the order as stored now>}: reply_order() reads it,
+ * reply_order_doc() shows `doc` (borrowed), the order as an update's own reply gave it. */
 void reply_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp, const char *id);
+void reply_order_doc(struct lumira_req *req, struct lumira_resp *resp, const bson_t *doc);
 
 /* Appends {field: {$gte: from, $lte: to}} for whichever bound is set. */
 void append_range(bson_t *filter, const char *field, int64_t from, int64_t to);

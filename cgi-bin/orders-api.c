@@ -163,12 +163,14 @@ static void move_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
     char err[LUMIRA_MAX_ERRMSG];
     enum lumira_err res;
     enum lumira_order_status from = o->status;
+    bson_t *after = NULL;
 
     if (!lumira_order_transition_allowed(from, to)) {
         invalid_transition(req, resp, from, lumira_order_status_name(to));
         return;
     }
-    res = lumira_orders_transition(c->db, o, to, set, by, lumira_wall_ms(), err, sizeof(err));
+    res =
+        lumira_orders_transition(c->db, o, to, set, by, lumira_wall_ms(), &after, err, sizeof(err));
     if (res == LUMIRA_ENOTFOUND) {
         /* Someone moved it first: say from what it is now. */
         if (load_order(c, req, resp, o->id, o, NULL))
@@ -179,7 +181,8 @@ static void move_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
         lumira_resp_db_failed(resp, req, res, "order status update failed", err);
         return;
     }
-    reply_order(c, req, resp, o->id);
+    reply_order_doc(req, resp, after);
+    bson_destroy(after);
 }
 
 void handle_status(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
@@ -230,15 +233,17 @@ static void update_reply(struct ctx *c, struct lumira_req *req, struct lumira_re
                          const char *id, const bson_t *set)
 {
     char err[LUMIRA_MAX_ERRMSG];
-    enum lumira_err res =
-        lumira_orders_set(c->db, id, LUMIRA_ORDER_NONE, set, lumira_wall_ms(), err, sizeof(err));
+    bson_t *after = NULL;
+    enum lumira_err res = lumira_orders_set(c->db, id, LUMIRA_ORDER_NONE, set, lumira_wall_ms(),
+                                            &after, err, sizeof(err));
 
     if (res == LUMIRA_ENOTFOUND)
         lumira_resp_error(resp, req, 404, "ORDER_NOT_FOUND", "Order not found", NULL);
     else if (res != LUMIRA_OK)
         lumira_resp_db_failed(resp, req, res, "order update failed", err);
     else
-        reply_order(c, req, resp, id);
+        reply_order_doc(req, resp, after);
+    bson_destroy(after);
 }
 
 void handle_review(struct lumira_req *req, struct lumira_resp *resp, void *ctx)

@@ -135,19 +135,24 @@ void invalid_transition(struct lumira_req *req, struct lumira_resp *resp,
         json_object_put(extra);
 }
 
+void reply_order_doc(struct lumira_req *req, struct lumira_resp *resp, const bson_t *doc)
+{
+    bool ok = true;
+    struct json_object *root = lumira_json_new_object(&ok);
+
+    lumira_json_put_bool(root, "success", true, &ok);
+    lumira_json_put(root, "order", lumira_bson_to_json(doc, &ok), &ok);
+    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+}
+
 void reply_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp, const char *id)
 {
     struct lumira_order o;
     bson_t *doc = NULL;
-    bool ok = true;
-    struct json_object *root;
 
     if (!load_order(c, req, resp, id, &o, &doc))
         return;
-    root = lumira_json_new_object(&ok);
-    lumira_json_put_bool(root, "success", true, &ok);
-    lumira_json_put(root, "order", lumira_bson_to_json(doc, &ok), &ok);
-    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+    reply_order_doc(req, resp, doc);
     bson_destroy(doc);
 }
 

@@ -84,9 +84,10 @@ void handle_assigned(struct lumira_req *req, struct lumira_resp *resp, void *ctx
 /* Makes order `o` (paid) mine: the insert into order_assignments decides, then the order shows
  * it. False when it is someone else's (409 ALREADY_ASSIGNED) or the database failed (answered).
  * An order that is already mine passes again, which also mends an order whose second write was
- * lost. */
+ * lost. When `after` is not NULL and the order was written, *after gets it as it is now (the
+ * write's own reply; NULL when the order already showed me: nothing was written). */
 static bool take_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
-                       struct lumira_order *o, const struct lumira_expert *me)
+                       struct lumira_order *o, const struct lumira_expert *me, bson_t **after)
 {
     char holder[LUMIRA_OID_HEX + 1], err[LUMIRA_MAX_ERRMSG];
     int64_t now = lumira_wall_ms();
@@ -111,7 +112,7 @@ static bool take_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
     BSON_APPEND_OID(&set, "assignedExpertId", &eid);
     BSON_APPEND_UTF8(&set, "assignedExpertName", me->name);
     BSON_APPEND_DATE_TIME(&set, "assignedAt", now);
-    res = lumira_orders_set(c->db, o->id, LUMIRA_ORDER_NONE, &set, now, err, sizeof(err));
+    res = lumira_orders_set(c->db, o->id, LUMIRA_ORDER_NONE, &set, now, after, err, sizeof(err));
     bson_destroy(&set);
     if (res != LUMIRA_OK) {
         lumira_resp_db_failed(resp, req, res, "order assignment update failed", err);
@@ -128,20 +129,19 @@ void handle_assign(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     struct lumira_expert me;
     struct lumira_order o;
     char id[LUMIRA_OID_HEX + 1];
+    bson_t *doc = NULL, *after = NULL;
 
-    if (!expert_and_id(c, req, resp, &me, id) || !load_order(c, req, resp, id, &o, NULL))
+    if (!expert_and_id(c, req, resp, &me, id) || !load_order(c, req, resp, id, &o, &doc))
         return;
-    if (o.assigned_to[0] != '\0' && strcmp(o.assigned_to, me.id) != 0) {
+    if (o.assigned_to[0] != '\0' && strcmp(o.assigned_to, me.id) != 0)
         lumira_resp_error(resp, req, 409, "ALREADY_ASSIGNED",
                           "This order is assigned to another expert", NULL);
-        return;
-    }
-    if (o.status != LUMIRA_ORDER_PAID && strcmp(o.assigned_to, me.id) != 0) {
+    else if (o.status != LUMIRA_ORDER_PAID && strcmp(o.assigned_to, me.id) != 0)
         invalid_transition(req, resp, o.status, "assigned");
-        return;
-    }
-    if (take_order(c, req, resp, &o, &me))
-        reply_order(c, req, resp, id);
+    else if (take_order(c, req, resp, &o, &me, &after))
+        reply_order_doc(req, resp, after != NULL ? after : doc); /* as read: already mine */
+    bson_destroy(after);
+    bson_destroy(doc);
 }
 
 /* The JSON posted to n8n: what the workflow needs to prepare the reading. */
@@ -252,14 +252,14 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         invalid_transition(req, resp, o.status, "processing");
         goto out;
     }
-    if (!take_order(c, req, resp, &o, &me))
+    if (!take_order(c, req, resp, &o, &me, NULL))
         goto out;
     bson_append_utf8(&set, "expertPrompt", -1, prompt, (int)plen);
     if (instr != NULL)
         bson_append_utf8(&set, "expertInstructions", -1, instr, (int)ilen);
     BSON_APPEND_DATE_TIME(&set, "processingStartedAt", now);
-    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PROCESSING, &set, "expert", now, err,
-                                   sizeof(err));
+    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PROCESSING, &set, "expert", now, NULL,
+                                   err, sizeof(err));
     if (res == LUMIRA_ENOTFOUND) {
         if (load_order(c, req, resp, id, &o, NULL))
             invalid_transition(req, resp, o.status, "processing");
@@ -284,7 +284,7 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     /* n8n did not take it: the order goes back to the desk. */
     BSON_APPEND_UTF8(&back, "n8nError", reason);
     res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n", lumira_wall_ms(),
-                                   err, sizeof(err));
+                                   NULL, err, sizeof(err));
     if (res != LUMIRA_OK)
         lumira_log(LUMIRA_LOG_ERROR, "db", "order %s stays processing after an n8n failure: %s",
                    o.number, err);
@@ -353,7 +353,8 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         BSON_APPEND_DOCUMENT_BEGIN(&set, "expertReview", &r);
         BSON_APPEND_UTF8(&r, "status", "pending");
         bson_append_document_end(&set, &r);
-        res = lumira_orders_set(c->db, id, LUMIRA_ORDER_PROCESSING, &set, now, err, sizeof(err));
+        res = lumira_orders_set(c->db, id, LUMIRA_ORDER_PROCESSING, &set, now, NULL, err,
+                                sizeof(err));
         if (res == LUMIRA_OK)
             log_order(LUMIRA_LOG_INFO, &o, "content received from n8n: awaiting review");
     } else {
@@ -363,7 +364,7 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
             bson_append_utf8(&back, "n8nError", -1, error, (int)elen);
         else
             BSON_APPEND_UTF8(&back, "n8nError", "n8n reported a failure");
-        res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n", now, err,
+        res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &back, "n8n", now, NULL, err,
                                        sizeof(err));
         bson_destroy(&back);
     }

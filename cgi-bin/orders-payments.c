@@ -176,7 +176,7 @@ static void checkout_failed(struct ctx *c, struct lumira_req *req, struct lumira
 
     BSON_APPEND_UTF8(&set, "failureReason", reason);
     BSON_APPEND_DATE_TIME(&set, "failedAt", now);
-    res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_FAILED, &set, "checkout", now, err,
+    res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_FAILED, &set, "checkout", now, NULL, err,
                                    sizeof(err));
     bson_destroy(&set);
     if (res != LUMIRA_OK)
@@ -227,7 +227,7 @@ static void checkout_stripe(struct ctx *c, struct lumira_req *req, struct lumira
         return;
     }
     BSON_APPEND_UTF8(&set, "paymentIntentId", pi);
-    res = lumira_orders_set(c->db, o->id, LUMIRA_ORDER_NONE, &set, lumira_wall_ms(), err,
+    res = lumira_orders_set(c->db, o->id, LUMIRA_ORDER_NONE, &set, lumira_wall_ms(), NULL, err,
                             sizeof(err));
     bson_destroy(&set);
     /* The webhook finds the order by metadata.orderId: a lost paymentIntentId is only logged. */
@@ -303,7 +303,7 @@ void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     }
     /* Level 1 is free: paid at once. */
     BSON_APPEND_DATE_TIME(&set, "paidAt", now);
-    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &set, "checkout", now, err,
+    res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &set, "checkout", now, NULL, err,
                                    sizeof(err));
     if (res == LUMIRA_OK)
         res = lumira_users_refresh_stats(c->db, o.user_id, now, now, err, sizeof(err));
@@ -422,7 +422,7 @@ static enum lumira_err apply_event(struct ctx *c, const char *type, const struct
         BSON_APPEND_DATE_TIME(&set, "paidAt", now);
         if (e->id[0] != '\0')
             BSON_APPEND_UTF8(&set, "paymentIntentId", e->id);
-        res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_PAID, &set, "webhook", now, err,
+        res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_PAID, &set, "webhook", now, NULL, err,
                                        errlen);
         if (res == LUMIRA_OK)
             res = lumira_users_refresh_stats(c->db, o->user_id, now, now, err, errlen);
@@ -430,8 +430,8 @@ static enum lumira_err apply_event(struct ctx *c, const char *type, const struct
     } else {
         BSON_APPEND_UTF8(&set, "failureReason", e->failure != NULL ? e->failure : type);
         BSON_APPEND_DATE_TIME(&set, "failedAt", now);
-        res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_FAILED, &set, "webhook", now, err,
-                                       errlen);
+        res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_FAILED, &set, "webhook", now, NULL,
+                                       err, errlen);
         (void)lumira_strscpy(outcome, "failed", 48);
     }
     bson_destroy(&set);

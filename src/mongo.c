@@ -390,3 +390,47 @@ enum lumira_err lumira_mongo_update(struct lumira_mongo *m, const char *coll, co
     lumira_mongo_collection_release(m, c);
     return res;
 }
+
+enum lumira_err lumira_mongo_find_modify(struct lumira_mongo *m, const char *coll,
+                                         const bson_t *filter, const bson_t *update, bool upsert,
+                                         bson_t **after, char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    mongoc_find_and_modify_opts_t *opts;
+    bson_t reply;
+    bson_iter_t it;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_ENOTFOUND;
+
+    if (after != NULL)
+        *after = NULL;
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    opts = mongoc_find_and_modify_opts_new();
+    if (opts == NULL || !mongoc_find_and_modify_opts_set_update(opts, update) ||
+        !mongoc_find_and_modify_opts_set_flags(
+            opts, MONGOC_FIND_AND_MODIFY_RETURN_NEW |
+                      (upsert ? MONGOC_FIND_AND_MODIFY_UPSERT : MONGOC_FIND_AND_MODIFY_NONE))) {
+        mongoc_find_and_modify_opts_destroy(opts);
+        lumira_mongo_collection_release(m, c);
+        (void)lumira_str_fmt(err, errlen, "out of memory");
+        return LUMIRA_ENOMEM;
+    }
+    if (!mongoc_collection_find_and_modify_with_opts(c, filter, opts, &reply, &error)) {
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+
+        res = LUMIRA_OK;
+        bson_iter_document(&it, &len, &data);
+        if (after != NULL && (*after = bson_new_from_data(data, len)) == NULL) {
+            (void)lumira_str_fmt(err, errlen, "out of memory");
+            res = LUMIRA_ENOMEM;
+        }
+    }
+    bson_destroy(&reply);
+    mongoc_find_and_modify_opts_destroy(opts);
+    lumira_mongo_collection_release(m, c);
+    return res;
+}

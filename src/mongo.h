@@ -141,6 +141,16 @@ enum lumira_err lumira_mongo_update(struct lumira_mongo *m, const char *coll, co
                                     const bson_t *update, char *err,
                                     size_t errlen) LUMIRA_WARN_UNUSED;
 
+/* findAndModify: applies `update` to the first document of `coll` matching `filter`, inserting
+ * one when none matches and `upsert`, and, when `after` is not NULL, copies the document as it
+ * is after the update into *after (the caller bson_destroy()s it). One round trip where an
+ * update and a read would be two. LUMIRA_ENOTFOUND when nothing matched and nothing was
+ * inserted; LUMIRA_EEXIST on a duplicate key. */
+enum lumira_err lumira_mongo_find_modify(struct lumira_mongo *m, const char *coll,
+                                         const bson_t *filter, const bson_t *update, bool upsert,
+                                         bson_t **after, char *err,
+                                         size_t errlen) LUMIRA_WARN_UNUSED;
+
 /* Counts the documents of `coll` matching `filter` (NULL: all) into *n. */
 enum lumira_err lumira_mongo_count(struct lumira_mongo *m, const char *coll, const bson_t *filter,
                                    int64_t *n, char *err, size_t errlen) LUMIRA_WARN_UNUSED;

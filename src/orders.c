@@ -220,16 +220,11 @@ static void read_order(const bson_t *doc, struct lumira_order *o)
 static enum lumira_err next_seq(struct lumira_mongo *m, const char *counter, int64_t now_ms,
                                 uint64_t *seq, char *err, size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_COUNTERS, err, errlen);
-    mongoc_find_and_modify_opts_t *opts;
-    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, inc, set, reply;
+    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, inc, set, *after = NULL;
     bson_iter_t it;
-    bson_error_t error;
-    enum lumira_err res = LUMIRA_EINTERNAL;
+    enum lumira_err res;
     int64_t v;
 
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
     BSON_APPEND_UTF8(&query, "_id", counter);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$inc", &inc);
     BSON_APPEND_INT64(&inc, "seq", 1);
@@ -237,25 +232,21 @@ static enum lumira_err next_seq(struct lumira_mongo *m, const char *counter, int
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms);
     bson_append_document_end(&update, &set);
-    opts = mongoc_find_and_modify_opts_new();
-    mongoc_find_and_modify_opts_set_update(opts, &update);
-    mongoc_find_and_modify_opts_set_flags(opts, MONGOC_FIND_AND_MODIFY_UPSERT |
-                                                    MONGOC_FIND_AND_MODIFY_RETURN_NEW);
-    if (!mongoc_collection_find_and_modify_with_opts(c, &query, opts, &reply, &error)) {
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-               bson_iter_recurse(&it, &it) && bson_iter_find(&it, "seq") && iter_int(&it, &v) &&
-               v > 0) {
-        *seq = (uint64_t)v;
-        res = LUMIRA_OK;
-    } else {
-        (void)lumira_str_fmt(err, errlen, "counter %s: no usable seq in the reply", counter);
+    res = lumira_mongo_find_modify(m, LUMIRA_COUNTERS, &query, &update, true, &after, err, errlen);
+    if (res == LUMIRA_OK) {
+        if (bson_iter_init_find(&it, after, "seq") && iter_int(&it, &v) && v > 0) {
+            *seq = (uint64_t)v;
+        } else {
+            (void)lumira_str_fmt(err, errlen, "counter %s: no usable seq in the reply", counter);
+            res = LUMIRA_EINTERNAL;
+        }
+    } else if (res == LUMIRA_ENOTFOUND) {
+        (void)lumira_str_fmt(err, errlen, "counter %s: no document in the reply", counter);
+        res = LUMIRA_EINTERNAL;
     }
-    bson_destroy(&reply);
-    mongoc_find_and_modify_opts_destroy(opts);
+    bson_destroy(after);
     bson_destroy(&query);
     bson_destroy(&update);
-    lumira_mongo_collection_release(m, c);
     return res;
 }
 
@@ -357,8 +348,10 @@ enum lumira_err lumira_orders_find_id(struct lumira_mongo *m, const char *id,
 }
 
 /* One updateOne of `filter` with $set `set` + updatedAt; LUMIRA_ENOTFOUND when nothing matched. */
+/* $set `set` and updatedAt on the order `filter` matches; with `after`, in one findAndModify
+ * that hands back the order as it is after the update. */
 static enum lumira_err update_one(struct lumira_mongo *m, const bson_t *filter, const bson_t *set,
-                                  int64_t now_ms, char *err, size_t errlen)
+                                  int64_t now_ms, bson_t **after, char *err, size_t errlen)
 {
     bson_t update = BSON_INITIALIZER, child;
     enum lumira_err res = LUMIRA_OK;
@@ -368,7 +361,10 @@ static enum lumira_err update_one(struct lumira_mongo *m, const bson_t *filter, 
         res = LUMIRA_ENOMEM;
     BSON_APPEND_DATE_TIME(&child, "updatedAt", now_ms);
     bson_append_document_end(&update, &child);
-    if (res == LUMIRA_OK)
+    if (res == LUMIRA_OK && after != NULL)
+        res =
+            lumira_mongo_find_modify(m, LUMIRA_ORDERS, filter, &update, false, after, err, errlen);
+    else if (res == LUMIRA_OK)
         res = lumira_mongo_update(m, LUMIRA_ORDERS, filter, &update, err, errlen);
     bson_destroy(&update);
     return res;
@@ -376,7 +372,8 @@ static enum lumira_err update_one(struct lumira_mongo *m, const bson_t *filter, 
 
 enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_order *o,
                                          enum lumira_order_status to, const bson_t *set,
-                                         const char *by, int64_t now_ms, char *err, size_t errlen)
+                                         const char *by, int64_t now_ms, bson_t **after, char *err,
+                                         size_t errlen)
 {
     bson_t filter = BSON_INITIALIZER, all = BSON_INITIALIZER;
     bson_oid_t oid;
@@ -393,7 +390,7 @@ enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_o
     if (set != NULL && !bson_concat(&all, set))
         res = LUMIRA_ENOMEM;
     if (res == LUMIRA_OK)
-        res = update_one(m, &filter, &all, now_ms, err, errlen);
+        res = update_one(m, &filter, &all, now_ms, after, err, errlen);
     if (res == LUMIRA_OK) {
         struct lumira_log_field fields[] = {
             LUMIRA_LOG_STR("orderNumber", o->number),
@@ -413,7 +410,7 @@ enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_o
 
 enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
                                   enum lumira_order_status status, const bson_t *set,
-                                  int64_t now_ms, char *err, size_t errlen)
+                                  int64_t now_ms, bson_t **after, char *err, size_t errlen)
 {
     bson_t filter = BSON_INITIALIZER;
     bson_oid_t oid;
@@ -424,7 +421,7 @@ enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
     BSON_APPEND_OID(&filter, "_id", &oid);
     if (lumira_order_status_name(status) != NULL)
         BSON_APPEND_UTF8(&filter, "status", lumira_order_status_name(status));
-    res = update_one(m, &filter, set, now_ms, err, errlen);
+    res = update_one(m, &filter, set, now_ms, after, err, errlen);
     bson_destroy(&filter);
     return res;
 }

@@ -116,18 +116,21 @@ enum lumira_err lumira_orders_find_id(struct lumira_mongo *m, const char *id,
  * conditional update ({_id, status: from}). LUMIRA_ENOTFOUND when the order was not in o->status
  * any more (someone else moved it: re-read to tell). On success logs `order status changed`
  * (orderNumber, from, to, by) and sets o->status. No check of the transition table here: the
- * caller decides what is allowed. */
+ * caller decides what is allowed. When `after` is not NULL, *after gets the order as it is after
+ * the update, from the update's own reply (a findAndModify: no second round trip to read it; the
+ * caller bson_destroy()s it). */
 enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_order *o,
                                          enum lumira_order_status to, const bson_t *set,
-                                         const char *by, int64_t now_ms, char *err,
+                                         const char *by, int64_t now_ms, bson_t **after, char *err,
                                          size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* $set `set` (and updatedAt) on order `id` whatever its status; LUMIRA_ENOTFOUND when no such
  * order. When `status` is not LUMIRA_ORDER_NONE the update applies only while the order is in
- * that status (LUMIRA_ENOTFOUND otherwise). */
+ * that status (LUMIRA_ENOTFOUND otherwise). `after` as for lumira_orders_transition(). */
 enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
                                   enum lumira_order_status status, const bson_t *set,
-                                  int64_t now_ms, char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+                                  int64_t now_ms, bson_t **after, char *err,
+                                  size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* Appends to `arr` the orders matching `filter` in `sort` order, skipping `skip` and at most
  * `limit`, each as lumira_bson_to_json() gives it but without `generatedContent` (up to a

@@ -52,43 +52,25 @@ static enum lumira_err find_update(struct lumira_mongo *m, const char *email, co
                                    int64_t now_ms, struct lumira_user *out, char *err,
                                    size_t errlen)
 {
-    mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_USERS, err, errlen);
-    mongoc_find_and_modify_opts_t *opts;
-    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, set, reply;
-    bson_iter_t it;
-    bson_error_t error;
-    enum lumira_err res = LUMIRA_ENOTFOUND;
+    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, set, *after = NULL;
+    enum lumira_err res;
 
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
-    opts = mongoc_find_and_modify_opts_new();
     BSON_APPEND_UTF8(&query, "email", email);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     copy_user_fields(&set, form);
     BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms);
     bson_append_document_end(&update, &set);
-    mongoc_find_and_modify_opts_set_update(opts, &update);
-    mongoc_find_and_modify_opts_set_flags(opts, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
-    if (!mongoc_collection_find_and_modify_with_opts(c, &query, opts, &reply, &error)) {
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        uint32_t len;
-        const uint8_t *data;
-        bson_t value;
-
-        bson_iter_document(&it, &len, &data);
-        if (bson_init_static(&value, data, len)) {
-            read_user(&value, out);
-            res = out->id[0] != '\0' ? LUMIRA_OK : LUMIRA_EINTERNAL;
-            if (res != LUMIRA_OK)
-                (void)lumira_str_fmt(err, errlen, "a user without an ObjectId _id");
+    res = lumira_mongo_find_modify(m, LUMIRA_USERS, &query, &update, false, &after, err, errlen);
+    if (res == LUMIRA_OK) {
+        read_user(after, out);
+        if (out->id[0] == '\0') {
+            (void)lumira_str_fmt(err, errlen, "a user without an ObjectId _id");
+            res = LUMIRA_EINTERNAL;
         }
     }
-    bson_destroy(&reply);
-    mongoc_find_and_modify_opts_destroy(opts);
+    bson_destroy(after);
     bson_destroy(&query);
     bson_destroy(&update);
-    lumira_mongo_collection_release(m, c);
     return res;
 }
 
