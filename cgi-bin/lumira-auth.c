@@ -21,13 +21,13 @@
 struct ctx {
     const struct lumira_config *cfg;
     struct lumira_mongo *db;
-    bool indexes_done; /* the email index exists (or exists with other options: logged) */
+    struct lumira_index_state indexes; /* the email index */
 };
 
 /* Makes the indexes once per worker (lumira_app_indexes()). */
 static void ensure_indexes(struct ctx *c)
 {
-    lumira_app_indexes(c->db, lumira_experts_ensure_indexes, "experts", &c->indexes_done);
+    lumira_app_indexes(c->db, lumira_experts_ensure_indexes, "experts", &c->indexes);
 }
 
 /* JWT_EXPIRES_IN as the original wrote it ("8h"): the largest unit that divides it. */
@@ -249,7 +249,7 @@ static const struct lumira_route routes[] = {
 int main(void)
 {
     struct lumira_config cfg;
-    struct ctx c = {&cfg, NULL, false};
+    struct ctx c = {&cfg, NULL, {false, 0}};
     struct lumira_app app = {PROG, routes, sizeof(routes) / sizeof(routes[0]), &c};
     int status;
 

@@ -35,7 +35,7 @@ static const struct lumira_route routes[] = {
 int main(void)
 {
     struct lumira_config cfg;
-    struct ctx c = {&cfg, NULL, NULL, NULL, false};
+    struct ctx c = {&cfg, NULL, NULL, NULL, {false, 0}};
     struct lumira_app app = {PROG, routes, sizeof(routes) / sizeof(routes[0]), &c};
     int status;
 

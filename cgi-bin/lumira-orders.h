@@ -41,7 +41,7 @@ struct ctx {
     struct lumira_mongo *db;
     struct lumira_stripe *stripe;
     struct lumira_fetch *fetch;
-    bool indexes_done;
+    struct lumira_index_state indexes;
 };
 
 /* No bound, for append_range(). */

@@ -23,7 +23,7 @@ static enum lumira_err make_indexes(struct lumira_mongo *m, char *err, size_t er
 
 void ensure_indexes(struct ctx *c)
 {
-    lumira_app_indexes(c->db, make_indexes, "orders", &c->indexes_done);
+    lumira_app_indexes(c->db, make_indexes, "orders", &c->indexes);
 }
 
 void log_order(enum lumira_log_level level, const struct lumira_order *o, const char *msg)

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 
 #include "app.h"
+#include "clock.h"
 #include "log.h"
 #include "mongo.h"
 #include "server.h"
@@ -75,20 +76,25 @@ void lumira_app_shutdown(struct lumira_config *cfg, struct lumira_probe *probe)
     lumira_log_close();
 }
 
-void lumira_app_indexes(struct lumira_mongo *db, lumira_index_fn make, const char *what, bool *done)
+void lumira_app_indexes(struct lumira_mongo *db, lumira_index_fn make, const char *what,
+                        struct lumira_index_state *st)
 {
     char err[LUMIRA_MAX_ERRMSG];
     enum lumira_err res;
+    int64_t now = lumira_mono_ms();
 
-    if (*done)
+    if (st->done || (st->retry_ms != 0 && now < st->retry_ms))
         return;
     res = make(db, err, sizeof(err));
     if (res == LUMIRA_OK) {
-        *done = true;
+        st->done = true;
     } else if (res == LUMIRA_ECONFIG) {
         lumira_log(LUMIRA_LOG_ERROR, "db", "%s", err);
-        *done = true;
+        st->done = true;
     } else {
-        lumira_log(LUMIRA_LOG_WARN, "db", "cannot create the %s indexes yet: %s", what, err);
+        st->retry_ms = lumira_mono_ms() + LUMIRA_INDEX_RETRY_MS;
+        lumira_log(LUMIRA_LOG_WARN, "db",
+                   "cannot create the %s indexes yet (trying again in %d s): %s", what,
+                   LUMIRA_INDEX_RETRY_MS / 1000, err);
     }
 }

@@ -27,14 +27,21 @@ void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t
  * connection is made here. */
 void lumira_app_db(const char *prog, const struct lumira_config *cfg, struct lumira_mongo **out);
 
+/* Where a worker is with its indexes (zeroed before the first call). */
+struct lumira_index_state {
+    bool done;        /* made, or found with other options (logged) */
+    int64_t retry_ms; /* monotonic time before which a failed attempt is not made again */
+};
+
 /* Makes a program's indexes (`make`, e.g. lumira_experts_ensure_indexes) until it has worked
  * once in this worker: called at start and before the requests that rely on them, so a
- * database that is down at start is retried later. *done becomes true on success, and also
- * when an index exists with other options (LUMIRA_ECONFIG: logged as an error for an operator,
- * as retrying cannot help); other failures log a warning and leave *done false. */
+ * database that is down at start is retried later, at most every LUMIRA_INDEX_RETRY_MS (a
+ * database that is down or building an index must not cost every request a timeout). st->done
+ * becomes true on success, and also when an index exists with other options (LUMIRA_ECONFIG:
+ * logged as an error for an operator, as retrying cannot help); other failures log a warning. */
 typedef enum lumira_err (*lumira_index_fn)(struct lumira_mongo *m, char *err, size_t errlen);
 void lumira_app_indexes(struct lumira_mongo *db, lumira_index_fn make, const char *what,
-                        bool *done);
+                        struct lumira_index_state *st);
 
 /* Frees the probe (NULL-safe), releases libmongoc and the configuration. libmongoc is left alone
  * when a ping is still under way on the probe thread. */

@@ -8,13 +8,9 @@
 
 enum lumira_err lumira_experts_ensure_indexes(struct lumira_mongo *m, char *err, size_t errlen)
 {
-    bson_t keys = BSON_INITIALIZER;
-    enum lumira_err res;
+    static const struct lumira_mongo_index email = {"email_1", {"email"}, {1}, true};
 
-    BSON_APPEND_INT32(&keys, "email", 1);
-    res = lumira_mongo_ensure_index(m, LUMIRA_EXPERTS, &keys, "email_1", true, err, errlen);
-    bson_destroy(&keys);
-    return res;
+    return lumira_mongo_ensure_indexes(m, LUMIRA_EXPERTS, &email, 1, err, errlen);
 }
 
 /* Copies a UTF-8 string into `out` (`size` bytes), cutting at a character boundary when it is

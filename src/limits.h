@@ -40,6 +40,8 @@
 #define LUMIRA_MAX_SIG_ITEMS 16
 /* A dependency error message kept for a response or a log line. */
 #define LUMIRA_MAX_ERRMSG 256
+/* Time between two attempts of a worker to make its indexes while the database fails. */
+#define LUMIRA_INDEX_RETRY_MS 10000
 /* Bytes of a response's buffers a worker keeps from one request to the next. */
 #define LUMIRA_RESP_KEEP (64 * 1024)
 /* Lines read from /proc files. */

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -254,23 +255,25 @@ enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *er
     return LUMIRA_EINTERNAL;
 }
 
-enum lumira_err lumira_mongo_ensure_index(struct lumira_mongo *m, const char *coll,
-                                          const bson_t *keys, const char *name, bool unique,
-                                          char *err, size_t errlen)
+/* Creates one index (createIndexes is idempotent for the same keys and options). */
+static enum lumira_err create_index(struct lumira_mongo *m, mongoc_client_t *client,
+                                    const char *coll, const struct lumira_mongo_index *spec,
+                                    char *err, size_t errlen)
 {
-    mongoc_client_t *client = lumira_mongo_client(m, err, errlen);
-    bson_t cmd = BSON_INITIALIZER, indexes, index, reply;
+    bson_t cmd = BSON_INITIALIZER, indexes, index, keys, reply;
     bson_error_t error;
     enum lumira_err res = LUMIRA_OK;
+    size_t f;
 
-    if (client == NULL)
-        return LUMIRA_EUNAVAIL;
     BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
     BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
     BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
-    BSON_APPEND_DOCUMENT(&index, "key", keys);
-    BSON_APPEND_UTF8(&index, "name", name);
-    if (unique)
+    BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &keys);
+    for (f = 0; f < 3 && spec->fields[f] != NULL; f++)
+        BSON_APPEND_INT32(&keys, spec->fields[f], spec->dirs[f]);
+    bson_append_document_end(&index, &keys);
+    BSON_APPEND_UTF8(&index, "name", spec->name);
+    if (spec->unique)
         BSON_APPEND_BOOL(&index, "unique", true);
     bson_append_document_end(&indexes, &index);
     bson_append_array_end(&cmd, &indexes);
@@ -278,7 +281,7 @@ enum lumira_err lumira_mongo_ensure_index(struct lumira_mongo *m, const char *co
         if (error.code == MONGO_INDEX_OPTIONS_CONFLICT ||
             error.code == MONGO_INDEX_KEY_SPECS_CONFLICT) {
             (void)lumira_str_fmt(err, errlen, "index %s.%s exists with other options: %s", coll,
-                                 name, error.message);
+                                 spec->name, error.message);
             res = LUMIRA_ECONFIG;
         } else {
             res = lumira_mongo_fail(m, &error, err, errlen);
@@ -286,6 +289,88 @@ enum lumira_err lumira_mongo_ensure_index(struct lumira_mongo *m, const char *co
     }
     bson_destroy(&cmd);
     bson_destroy(&reply);
+    return res;
+}
+
+/* Whether the index document `info` (listIndexes) has the keys, in order, and the uniqueness of
+ * `spec`. Directions may be stored as int32, int64 or double. */
+static bool index_matches(const bson_t *info, const struct lumira_mongo_index *spec)
+{
+    bson_iter_t it, key;
+    size_t f = 0;
+    bool unique = false;
+
+    if (bson_iter_init_find(&it, info, "unique"))
+        unique = bson_iter_as_bool(&it);
+    if (unique != spec->unique || !bson_iter_init_find(&it, info, "key") ||
+        !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &key))
+        return false;
+    while (bson_iter_next(&key)) {
+        if (f >= 3 || spec->fields[f] == NULL ||
+            strcmp(bson_iter_key(&key), spec->fields[f]) != 0 ||
+            bson_iter_as_int64(&key) != spec->dirs[f])
+            return false;
+        f++;
+    }
+    return f == 3 || spec->fields[f] == NULL;
+}
+
+/* Server error code of listIndexes on a collection that does not exist yet. */
+#define MONGO_NAMESPACE_NOT_FOUND 26
+
+enum lumira_err lumira_mongo_ensure_indexes(struct lumira_mongo *m, const char *coll,
+                                            const struct lumira_mongo_index *specs, size_t n,
+                                            char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    mongoc_cursor_t *cur;
+    const bson_t *info;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+    bool *found;
+    size_t i;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    found = calloc(n > 0 ? n : 1, sizeof(*found));
+    if (found == NULL) {
+        lumira_mongo_collection_release(m, c);
+        return LUMIRA_ENOMEM;
+    }
+    cur = mongoc_collection_find_indexes_with_opts(c, NULL);
+    while (res == LUMIRA_OK && mongoc_cursor_next(cur, &info)) {
+        bson_iter_t it;
+        const char *name;
+
+        if (!bson_iter_init_find(&it, info, "name") || !BSON_ITER_HOLDS_UTF8(&it))
+            continue;
+        name = bson_iter_utf8(&it, NULL);
+        for (i = 0; i < n; i++) {
+            if (strcmp(name, specs[i].name) != 0)
+                continue;
+            found[i] = true;
+            if (!index_matches(info, &specs[i])) {
+                (void)lumira_str_fmt(err, errlen, "index %s.%s exists with other keys or options",
+                                     coll, name);
+                res = LUMIRA_ECONFIG;
+            }
+        }
+    }
+    if (res == LUMIRA_OK && mongoc_cursor_error(cur, &error) &&
+        error.code != MONGO_NAMESPACE_NOT_FOUND)
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    mongoc_cursor_destroy(cur);
+    lumira_mongo_collection_release(m, c);
+    for (i = 0; res == LUMIRA_OK && i < n; i++) {
+        mongoc_client_t *client;
+
+        if (found[i])
+            continue;
+        client = lumira_mongo_client(m, err, errlen);
+        res = client != NULL ? create_index(m, client, coll, &specs[i], err, errlen)
+                             : LUMIRA_EUNAVAIL;
+    }
+    free(found);
     return res;
 }
 

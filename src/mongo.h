@@ -118,12 +118,23 @@ void lumira_mongo_collection_release(struct lumira_mongo *m, mongoc_collection_t
 enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *error, char *err,
                                   size_t errlen);
 
-/* Creates index `name` on `keys` of collection `coll` unless it exists (createIndexes is
- * idempotent for the same keys and options). An index of that name with other options is a
- * LUMIRA_ECONFIG: an operator must look (err says which). */
-enum lumira_err lumira_mongo_ensure_index(struct lumira_mongo *m, const char *coll,
-                                          const bson_t *keys, const char *name, bool unique,
-                                          char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+/* An index: up to three fields (the rest NULL), each 1 or -1. */
+struct lumira_mongo_index {
+    const char *name;
+    const char *fields[3];
+    int32_t dirs[3];
+    bool unique;
+};
+
+/* Makes sure the `n` indexes of `specs` exist on collection `coll`: one listIndexes, then one
+ * createIndexes for each index missing (a worker checks them at start: in steady state one round
+ * trip per collection, not one per index). One createIndexes per index, because FerretDB 1.24
+ * drops the connection on a createIndexes of several indexes that exist already. An index of one
+ * of those names with other keys or uniqueness is a LUMIRA_ECONFIG: an operator must look (err
+ * says which). */
+enum lumira_err lumira_mongo_ensure_indexes(struct lumira_mongo *m, const char *coll,
+                                            const struct lumira_mongo_index *specs, size_t n,
+                                            char *err, size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* Finds the first document of `coll` matching `filter` and copies it into *out (when `out` is
  * not NULL; the caller bson_destroy()s it). LUMIRA_ENOTFOUND when none. */

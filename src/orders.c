@@ -108,36 +108,25 @@ bool lumira_order_number_valid(const char *s, size_t len)
 
 enum lumira_err lumira_orders_ensure_indexes(struct lumira_mongo *m, char *err, size_t errlen)
 {
-    static const struct {
-        const char *name;
-        const char *field1;
-        int32_t dir1;
-        const char *field2; /* NULL: one field */
-        int32_t dir2;
-        bool unique;
-    } specs[] = {
-        {"orderNumber_1", "orderNumber", 1, NULL, 0, true},
-        {"createdAt_-1", "createdAt", -1, NULL, 0, false},
-        {"status_1_createdAt_-1", "status", 1, "createdAt", -1, false},
-        {"userEmail_1", "userEmail", 1, NULL, 0, false},
-        {"userId_1", "userId", 1, NULL, 0, false},
-        {"paymentIntentId_1", "paymentIntentId", 1, NULL, 0, false},
-        {"assignedExpertId_1", "assignedExpertId", 1, NULL, 0, false},
+    /* Each serves a query shape of docs/BENCHMARKS.md ("Query shapes and indexes"). */
+    static const struct lumira_mongo_index specs[] = {
+        {"orderNumber_1", {"orderNumber"}, {1}, true},
+        {"createdAt_-1", {"createdAt"}, {-1}, false},
+        {"status_1_createdAt_-1", {"status", "createdAt"}, {1, -1}, false},
+        {"level_1_createdAt_-1", {"level", "createdAt"}, {1, -1}, false},
+        {"userEmail_1", {"userEmail"}, {1}, false},
+        {"userId_1", {"userId"}, {1}, false},
+        {"paymentIntentId_1", {"paymentIntentId"}, {1}, false},
+        {"assignedExpertId_1_createdAt_-1", {"assignedExpertId", "createdAt"}, {1, -1}, false},
+        {"assignedExpertId_1_status_1_deliveredAt_-1",
+         {"assignedExpertId", "status", "deliveredAt"},
+         {1, 1, -1},
+         false},
+        {"expertReview.status_1", {"expertReview.status"}, {1}, false},
     };
-    enum lumira_err res = LUMIRA_OK;
-    size_t i;
 
-    for (i = 0; res == LUMIRA_OK && i < sizeof(specs) / sizeof(specs[0]); i++) {
-        bson_t keys = BSON_INITIALIZER;
-
-        BSON_APPEND_INT32(&keys, specs[i].field1, specs[i].dir1);
-        if (specs[i].field2 != NULL)
-            BSON_APPEND_INT32(&keys, specs[i].field2, specs[i].dir2);
-        res = lumira_mongo_ensure_index(m, LUMIRA_ORDERS, &keys, specs[i].name, specs[i].unique,
-                                        err, errlen);
-        bson_destroy(&keys);
-    }
-    return res;
+    return lumira_mongo_ensure_indexes(m, LUMIRA_ORDERS, specs, sizeof(specs) / sizeof(specs[0]),
+                                       err, errlen);
 }
 
 /* Reads an integer stored as int32, int64 or an integral double. */

@@ -78,10 +78,11 @@ struct lumira_order {
     bool has_content;                     /* generatedContent is set */
 };
 
-/* Creates the indexes (idempotent): orders.orderNumber (unique), orders.createdAt,
- * orders.status + createdAt, orders.userEmail, orders.paymentIntentId,
- * orders.assignedExpertId, orders.userId. LUMIRA_ECONFIG when an index of one of those names
- * exists with other options. */
+/* Creates the indexes of `orders` (idempotent, one createIndexes command): orderNumber (unique),
+ * createdAt, status + createdAt, level + createdAt, userEmail, userId, paymentIntentId,
+ * assignedExpertId + createdAt, assignedExpertId + status + deliveredAt, expertReview.status:
+ * each serves a query shape (docs/BENCHMARKS.md). LUMIRA_ECONFIG when an index of one of those
+ * names exists with other options. */
 enum lumira_err lumira_orders_ensure_indexes(struct lumira_mongo *m, char *err,
                                              size_t errlen) LUMIRA_WARN_UNUSED;
 

@@ -9,13 +9,9 @@ static const char *const user_fields[] = {"firstName", "lastName", "phone", "dat
 
 enum lumira_err lumira_users_ensure_indexes(struct lumira_mongo *m, char *err, size_t errlen)
 {
-    bson_t keys = BSON_INITIALIZER;
-    enum lumira_err res;
+    static const struct lumira_mongo_index email = {"email_1", {"email"}, {1}, true};
 
-    BSON_APPEND_INT32(&keys, "email", 1);
-    res = lumira_mongo_ensure_index(m, LUMIRA_USERS, &keys, "email_1", true, err, errlen);
-    bson_destroy(&keys);
-    return res;
+    return lumira_mongo_ensure_indexes(m, LUMIRA_USERS, &email, 1, err, errlen);
 }
 
 /* Appends to `doc` the user fields that `form` has. */
