@@ -4,45 +4,6 @@
 
 #include "lumira-orders.h"
 
-/* Reads query parameter `name` into `out`; false when absent. A malformed or oversized value
- * is a validation failure. */
-static bool query_str(const struct lumira_req *req, struct lumira_valid *v, const char *name,
-                      char *out, size_t size, size_t *len)
-{
-    enum lumira_err res = lumira_query_get(req->query, req->query_len, name, out, size, len);
-
-    if (res == LUMIRA_ENOTFOUND)
-        return false;
-    if (res == LUMIRA_ETOOBIG) {
-        lumira_valid_fail(v, name, "is too long");
-        return false;
-    }
-    if (res != LUMIRA_OK || !lumira_utf8_valid(out, *len)) {
-        lumira_valid_fail(v, name, "is not a valid value");
-        return false;
-    }
-    return *len > 0;
-}
-
-/* Reads integer query parameter `name` in [min, max]; `def` when absent. */
-static int64_t query_int(const struct lumira_req *req, struct lumira_valid *v, const char *name,
-                         int64_t min, int64_t max, int64_t def)
-{
-    char buf[32], msg[64];
-    size_t len;
-    uint64_t n;
-
-    if (!query_str(req, v, name, buf, sizeof(buf), &len))
-        return def;
-    if (lumira_parse_u64(buf, len, (uint64_t)max, &n) != LUMIRA_OK || (int64_t)n < min) {
-        (void)lumira_str_fmt(msg, sizeof(msg), "must be an integer from %lld to %lld",
-                             (long long)min, (long long)max);
-        lumira_valid_fail(v, name, msg);
-        return def;
-    }
-    return (int64_t)n;
-}
-
 void handle_list(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
 {
     struct ctx *c = ctx;
@@ -61,10 +22,10 @@ void handle_list(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     lumira_buf_init(&re, 4 * LUMIRA_MAX_QUERY_VALUE);
     if (!lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me))
         goto out;
-    page = query_int(req, &v, "page", 1, 1000000, 1);
-    limit = query_int(req, &v, "limit", 1, 100, 20);
-    level = query_int(req, &v, "level", 1, 4, 0);
-    if (query_str(req, &v, "status", buf, sizeof(buf), &len)) {
+    page = lumira_valid_query_int(&v, req, "page", 1, 1000000, 1);
+    limit = lumira_valid_query_int(&v, req, "limit", 1, 100, 20);
+    level = lumira_valid_query_int(&v, req, "level", 1, 4, 0);
+    if (lumira_valid_query_str(&v, req, "status", buf, sizeof(buf), &len)) {
         if (lumira_order_status_parse(buf, len) == LUMIRA_ORDER_NONE)
             lumira_valid_fail(&v, "status",
                               "must be one of pending, paid, processing, "
@@ -74,7 +35,7 @@ void handle_list(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     }
     if (level > 0)
         BSON_APPEND_INT32(&filter, "level", (int32_t)level);
-    if (query_str(req, &v, "email", buf, sizeof(buf), &len)) {
+    if (lumira_valid_query_str(&v, req, "email", buf, sizeof(buf), &len)) {
         for (i = 0; i < len; i++)
             if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
                 break;
@@ -94,10 +55,10 @@ void handle_list(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
             bson_append_document_end(&filter, &rx);
         }
     }
-    if (query_str(req, &v, "dateFrom", buf, sizeof(buf), &len) &&
+    if (lumira_valid_query_str(&v, req, "dateFrom", buf, sizeof(buf), &len) &&
         !lumira_parse_date(buf, len, false, &from))
         lumira_valid_fail(&v, "dateFrom", "must be a date (YYYY-MM-DD or ISO-8601 UTC)");
-    if (query_str(req, &v, "dateTo", buf, sizeof(buf), &len) &&
+    if (lumira_valid_query_str(&v, req, "dateTo", buf, sizeof(buf), &len) &&
         !lumira_parse_date(buf, len, true, &to))
         lumira_valid_fail(&v, "dateTo", "must be a date (YYYY-MM-DD or ISO-8601 UTC)");
     if (lumira_valid_failed(&v)) {
@@ -467,7 +428,7 @@ void handle_by_number(struct lumira_req *req, struct lumira_resp *resp, void *ct
     bool ok = true;
 
     lumira_valid_init(&v);
-    if (query_str(req, &v, "email", buf, sizeof(buf), &len) &&
+    if (lumira_valid_query_str(&v, req, "email", buf, sizeof(buf), &len) &&
         !lumira_email_normalize(buf, len, email))
         lumira_valid_fail(&v, "email", "must be a valid e-mail address");
     s = lumira_req_param(req, "orderNumber", &len);

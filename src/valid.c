@@ -76,8 +76,7 @@ bool lumira_valid_body(const struct lumira_req *req, struct lumira_resp *resp,
     if (err == LUMIRA_OK)
         return true;
     if (err == LUMIRA_ETOOBIG)
-        lumira_resp_error(resp, req, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds 1 MiB",
-                          NULL);
+        lumira_resp_error(resp, req, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds 1 MiB", NULL);
     else if (err == LUMIRA_EINVAL)
         lumira_resp_error(resp, req, 400, "INVALID_JSON", why, NULL);
     else
@@ -244,4 +243,40 @@ bool lumira_valid_email(struct lumira_valid *v, const struct json_object *obj, c
         return false;
     }
     return true;
+}
+
+bool lumira_valid_query_str(struct lumira_valid *v, const struct lumira_req *req, const char *name,
+                            char *out, size_t size, size_t *len)
+{
+    enum lumira_err res = lumira_query_get(req->query, req->query_len, name, out, size, len);
+
+    if (res == LUMIRA_ENOTFOUND)
+        return false;
+    if (res == LUMIRA_ETOOBIG) {
+        lumira_valid_fail(v, name, "is too long");
+        return false;
+    }
+    if (res != LUMIRA_OK || !lumira_utf8_valid(out, *len)) {
+        lumira_valid_fail(v, name, "is not a valid value");
+        return false;
+    }
+    return *len > 0;
+}
+
+int64_t lumira_valid_query_int(struct lumira_valid *v, const struct lumira_req *req,
+                               const char *name, int64_t min, int64_t max, int64_t def)
+{
+    char buf[32], msg[64];
+    size_t len;
+    uint64_t n;
+
+    if (!lumira_valid_query_str(v, req, name, buf, sizeof(buf), &len))
+        return def;
+    if (lumira_parse_u64(buf, len, (uint64_t)max, &n) != LUMIRA_OK || (int64_t)n < min) {
+        (void)lumira_str_fmt(msg, sizeof(msg), "must be an integer from %lld to %lld",
+                             (long long)min, (long long)max);
+        lumira_valid_fail(v, name, msg);
+        return def;
+    }
+    return (int64_t)n;
 }

@@ -54,9 +54,9 @@ bool lumira_valid_body(const struct lumira_req *req, struct lumira_resp *resp,
 #define LUMIRA_VALID_VERBATIM 4u  /* passwords: no trimming, any character but NUL */
 
 /* Reads string field `key` of `obj` with `min_chars` to `max_chars` characters; leading and
- * trailing spaces are not counted and not returned (unless LUMIRA_VALID_VERBATIM). On success *s (borrowed from obj, NOT
- * NUL-terminated at *len) and *len are set, or *s is NULL when an optional field is absent.
- * Returns false (with the failure recorded under `key`) otherwise. */
+ * trailing spaces are not counted and not returned (unless LUMIRA_VALID_VERBATIM). On success *s
+ * (borrowed from obj, NOT NUL-terminated at *len) and *len are set, or *s is NULL when an optional
+ * field is absent. Returns false (with the failure recorded under `key`) otherwise. */
 bool lumira_valid_str(struct lumira_valid *v, const struct json_object *obj, const char *key,
                       unsigned flags, size_t min_chars, size_t max_chars, const char **s,
                       size_t *len);
@@ -67,6 +67,17 @@ bool lumira_valid_str(struct lumira_valid *v, const struct json_object *obj, con
  * normalised address (LUMIRA_MAX_EMAIL + 1 bytes); "" when optional and absent. */
 bool lumira_valid_email(struct lumira_valid *v, const struct json_object *obj, const char *key,
                         unsigned flags, char out[LUMIRA_MAX_EMAIL + 1]);
+
+/* Reads query parameter `name` of `req` into `out` (`size` bytes, NUL-terminated) and *len:
+ * true for a non-empty value in valid UTF-8; false when it is absent or empty, and false with a
+ * failure recorded under `name` when it is too long for `out`, badly escaped or not UTF-8. */
+bool lumira_valid_query_str(struct lumira_valid *v, const struct lumira_req *req, const char *name,
+                            char *out, size_t size, size_t *len);
+
+/* Reads integer query parameter `name` in [min, max] (digits only, min >= 0); `def` when absent,
+ * and `def` with a failure recorded when it is not such an integer. */
+int64_t lumira_valid_query_int(struct lumira_valid *v, const struct lumira_req *req,
+                               const char *name, int64_t min, int64_t max, int64_t def);
 
 /* Normalises and checks an e-mail address given as text (`len` bytes): the rules of
  * lumira_valid_email(). Returns false when it is not acceptable. */

@@ -202,48 +202,28 @@ static void h_health(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     lumira_resp_json(resp, req, 200, lumira_json_done(o, ok));
 }
 
-/* lumira_query_get() for `name`, checked against http.h; then the value as the programs take
- * it (orders-api.c query_str): true for a non-empty value in valid UTF-8, else a recorded
- * failure (or false when absent). */
+/* An integer query parameter as the orders list reads it (lumira_valid_query_int), which must
+ * stay within its bounds whatever the input. */
+static int64_t query_int(const struct lumira_req *req, struct lumira_valid *v, const char *name,
+                         int64_t max, int64_t def)
+{
+    int64_t n = lumira_valid_query_int(v, req, name, 1, max, def);
+
+    if (n != def && (n < 1 || n > max))
+        abort();
+    return n;
+}
+
+/* A query parameter as the programs read it (lumira_valid_query_str): a true answer is a
+ * NUL-terminated value of *len bytes with no NUL inside. */
 static bool query_str(const struct lumira_req *req, struct lumira_valid *v, const char *name,
                       char *out, size_t size, size_t *len)
 {
-    enum lumira_err res;
+    bool got = lumira_valid_query_str(v, req, name, out, size, len);
 
-    *len = SIZE_MAX;
-    res = lumira_query_get(req->query, req->query_len, name, out, size, len);
-    if (res == LUMIRA_OK && (*len >= size || out[*len] != '\0' || memchr(out, '\0', *len)))
+    if (got && (*len == 0 || *len >= size || out[*len] != '\0' || memchr(out, '\0', *len)))
         abort();
-    if (res == LUMIRA_ENOTFOUND)
-        return false;
-    if (res == LUMIRA_ETOOBIG) {
-        lumira_valid_fail(v, name, "is too long");
-        return false;
-    }
-    if (res != LUMIRA_OK || !lumira_utf8_valid(out, *len)) {
-        lumira_valid_fail(v, name, "is not a valid value");
-        return false;
-    }
-    return *len > 0;
-}
-
-/* An integer query parameter in [1, max], `def` when absent. */
-static int64_t query_int(const struct lumira_req *req, struct lumira_valid *v, const char *name,
-                         uint64_t max, int64_t def)
-{
-    char buf[32];
-    size_t len;
-    uint64_t n;
-
-    if (!query_str(req, v, name, buf, sizeof(buf), &len))
-        return def;
-    if (lumira_parse_u64(buf, len, max, &n) != LUMIRA_OK || n < 1) {
-        lumira_valid_fail(v, name, "must be an integer in range");
-        return def;
-    }
-    if (n > max)
-        abort();
-    return (int64_t)n;
+    return got;
 }
 
 /* GET /api/orders?page&limit&status&email&dateFrom&dateTo: the list's filters, echoed. */

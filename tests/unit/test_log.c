@@ -712,31 +712,44 @@ static void test_log_open_bad_path_keeps_old(void **state)
     assert_int_equal(check_lines(buf, len, want, 2), 2);
 }
 
-/* With no lumira_log_open(), or after lumira_log_close(), lines go to stderr. */
-static void test_log_close_returns_to_stderr(void **state)
+/* Sends standard error to a new file at `path`; returns what stderr_back() restores. */
+static int stderr_to(const char *path)
 {
-    const char *dir = *state;
-    static const char *const want[] = {"to stderr", "after close"};
-    char path[256], errpath[256], buf[4096];
-    int saved, fd;
-    size_t len;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), saved;
 
-    snprintf(path, sizeof(path), "%s/app.log", dir);
-    snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
-    fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
     fflush(stderr);
     saved = dup(2);
     assert_true(saved >= 0);
     assert_true(dup2(fd, 2) == 2);
     close(fd);
+    return saved;
+}
+
+static void stderr_back(int saved)
+{
+    dup2(saved, 2);
+    close(saved);
+}
+
+/* With no lumira_log_open(), or after lumira_log_close(), lines go to stderr. */
+static void test_log_close_returns_to_stderr(void **state)
+{
+    const char *dir = *state;
+    static const char *const want[] = {"to stderr", "after close"};
+    char path[256], errpath[256], buf[4096];
+    int saved;
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/app.log", dir);
+    snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
+    saved = stderr_to(errpath);
     lumira_log(LUMIRA_LOG_INFO, "t", "to stderr");
     assert_int_equal(lumira_log_open("p", path, LUMIRA_LOG_INFO), LUMIRA_OK);
     lumira_log(LUMIRA_LOG_INFO, "t", "to file");
     lumira_log_close();
     lumira_log(LUMIRA_LOG_INFO, "t", "after close");
-    dup2(saved, 2);
-    close(saved);
+    stderr_back(saved);
     len = slurp(errpath, buf, sizeof(buf));
     assert_int_equal(check_lines(buf, len, want, 2), 2);
     len = slurp(path, buf, sizeof(buf));
@@ -749,18 +762,12 @@ static void test_log_unwritable_file_warns_once_on_stderr(void **state)
 {
     const char *dir = *state;
     char path[256], errpath[256], buf[4096];
-    int saved, fd;
+    int saved;
     size_t len;
 
     snprintf(path, sizeof(path), "%s/app.log", dir);
     snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
-    fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    saved = dup(2);
-    assert_true(saved >= 0);
-    assert_true(dup2(fd, 2) == 2);
-    close(fd);
+    saved = stderr_to(errpath);
     assert_int_equal(lumira_log_open("p", "/dev/full", LUMIRA_LOG_INFO), LUMIRA_OK);
     lumira_log(LUMIRA_LOG_INFO, "t", "lost one");
     lumira_log(LUMIRA_LOG_INFO, "t", "lost two");
@@ -768,8 +775,7 @@ static void test_log_unwritable_file_warns_once_on_stderr(void **state)
     assert_int_equal(lumira_log_open("p", path, LUMIRA_LOG_INFO), LUMIRA_OK);
     lumira_log(LUMIRA_LOG_INFO, "t", "written");
     lumira_log_close();
-    dup2(saved, 2);
-    close(saved);
+    stderr_back(saved);
     len = slurp(errpath, buf, sizeof(buf));
     assert_int_equal(check_lines(buf, len, NULL, 0), 1);
     assert_non_null(strstr(buf, "\"level\":\"warn\""));
@@ -791,12 +797,7 @@ static void test_log_recovery_tells_lost_lines(void **state)
 
     snprintf(path, sizeof(path), "%s/app.log", dir);
     snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
-    fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    saved = dup(2);
-    assert_true(dup2(fd, 2) == 2);
-    close(fd);
+    saved = stderr_to(errpath);
     assert_int_equal(lumira_log_open("p", path, LUMIRA_LOG_INFO), LUMIRA_OK);
     lumira_log(LUMIRA_LOG_INFO, "t", "before");
     /* The log's descriptor now points at /dev/full, as a full disk would make it fail. */
@@ -812,8 +813,7 @@ static void test_log_recovery_tells_lost_lines(void **state)
     close(full);
     lumira_log(LUMIRA_LOG_INFO, "t", "after");
     lumira_log_close();
-    dup2(saved, 2);
-    close(saved);
+    stderr_back(saved);
     len = slurp(errpath, buf, sizeof(buf));
     assert_int_equal(check_lines(buf, len, NULL, 0), 1);
     len = slurp(path, buf, sizeof(buf));

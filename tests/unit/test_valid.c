@@ -249,9 +249,9 @@ static void test_email_normalize_refuses_empty_parts(void **state)
 
 static void test_email_normalize_local_part_dots(void **state)
 {
-    static const char *const bad[] = {".jane@example.com", "jane.@example.com",
+    static const char *const bad[] = {".jane@example.com",  "jane.@example.com",
                                       "ja..ne@example.com", "jane@.example.com",
-                                      "jane@example..com", "jane@example.com."};
+                                      "jane@example..com",  "jane@example.com."};
     char out[LUMIRA_MAX_EMAIL + 1];
     size_t i;
 
@@ -492,7 +492,9 @@ static void test_valid_str_control_chars_refused(void **state)
 static void test_valid_str_c1_controls_refused(void **state)
 {
     static const char *const values[] = {"\"a\\u0085b\"", "\"a\\u0080b\"", "\"a\\u009fb\"",
-                                         "\"a\xc2\x9b" "31mb\"", "\"\xc2\x85\""};
+                                         "\"a\xc2\x9b"
+                                         "31mb\"",
+                                         "\"\xc2\x85\""};
     size_t i;
 
     (void)state;
@@ -500,7 +502,9 @@ static void test_valid_str_c1_controls_refused(void **state)
         str_bad(values[i], 0, 0, 100, "must not contain control characters");
         str_bad(values[i], LUMIRA_VALID_MULTILINE, 0, 100, "must not contain control characters");
     }
-    str_ok("\"a\\u00a0b\\u007e\\u00c0\"", 0, 0, 100, "a\xc2\xa0" "b~\xc3\x80");
+    str_ok("\"a\\u00a0b\\u007e\\u00c0\"", 0, 0, 100,
+           "a\xc2\xa0"
+           "b~\xc3\x80");
     str_ok("\"pass\\u0085word\"", LUMIRA_VALID_VERBATIM, 6, 128, "pass\xc2\x85word");
 }
 
@@ -768,6 +772,63 @@ static void test_valid_body_array_root(void **state)
     expect_invalid_json("null");
 }
 
+/* A request whose query string is `query` (static storage: the request borrows it). */
+static void query_req(struct lumira_req *req, const char *query)
+{
+    static char qs[512];
+    static char *env[] = {"REQUEST_METHOD=GET", "PATH_INFO=/api/orders", qs, NULL};
+
+    snprintf(qs, sizeof(qs), "QUERY_STRING=%s", query);
+    assert_int_equal(lumira_req_init(req, env), LUMIRA_OK);
+}
+
+static void test_valid_query_str_cases(void **state)
+{
+    struct lumira_req req;
+    struct lumira_valid v;
+    char out[8];
+    size_t len = 0;
+
+    (void)state;
+    lumira_valid_init(&v);
+    query_req(&req, "status=paid&empty=&long=12345678&bad=%zz&latin=%E9t%E9&nul=a%00b");
+    assert_true(lumira_valid_query_str(&v, &req, "status", out, sizeof(out), &len));
+    assert_string_equal(out, "paid");
+    assert_int_equal(len, 4);
+    assert_false(lumira_valid_query_str(&v, &req, "absent", out, sizeof(out), &len));
+    assert_false(lumira_valid_query_str(&v, &req, "empty", out, sizeof(out), &len));
+    assert_false(lumira_valid_failed(&v)); /* absent and empty are not failures */
+    assert_false(lumira_valid_query_str(&v, &req, "long", out, sizeof(out), &len)); /* 8 + NUL */
+    assert_false(lumira_valid_query_str(&v, &req, "bad", out, sizeof(out), &len));
+    assert_false(lumira_valid_query_str(&v, &req, "latin", out, sizeof(out), &len));
+    assert_false(lumira_valid_query_str(&v, &req, "nul", out, sizeof(out), &len));
+    assert_true(lumira_valid_failed(&v));
+    lumira_valid_cleanup(&v);
+    lumira_req_cleanup(&req);
+}
+
+static void test_valid_query_int_edges(void **state)
+{
+    struct lumira_req req;
+    struct lumira_valid v;
+
+    (void)state;
+    lumira_valid_init(&v);
+    query_req(&req, "a=1&b=100&c=0&d=101&e=-1&f=1x&g=99999999999999999999999");
+    assert_int_equal(lumira_valid_query_int(&v, &req, "a", 1, 100, 7), 1);
+    assert_int_equal(lumira_valid_query_int(&v, &req, "b", 1, 100, 7), 100);
+    assert_int_equal(lumira_valid_query_int(&v, &req, "absent", 1, 100, 7), 7);
+    assert_false(lumira_valid_failed(&v));
+    assert_int_equal(lumira_valid_query_int(&v, &req, "c", 1, 100, 7), 7); /* min - 1 */
+    assert_int_equal(lumira_valid_query_int(&v, &req, "d", 1, 100, 7), 7); /* max + 1 */
+    assert_int_equal(lumira_valid_query_int(&v, &req, "e", 1, 100, 7), 7);
+    assert_int_equal(lumira_valid_query_int(&v, &req, "f", 1, 100, 7), 7);
+    assert_int_equal(lumira_valid_query_int(&v, &req, "g", 1, 100, 7), 7);
+    assert_true(lumira_valid_failed(&v));
+    lumira_valid_cleanup(&v);
+    lumira_req_cleanup(&req);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, put_obj)
 
 int main(void)
@@ -807,6 +868,8 @@ int main(void)
         T(test_valid_body_empty),
         T(test_valid_body_invalid_json),
         T(test_valid_body_array_root),
+        T(test_valid_query_str_cases),
+        T(test_valid_query_int_edges),
     };
 
     return cmocka_run_group_tests_name("valid", tests, NULL, NULL);
