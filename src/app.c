@@ -5,6 +5,7 @@
 #include "log.h"
 #include "mongo.h"
 #include "server.h"
+#include "str.h"
 #include "sysinfo.h"
 
 void lumira_app_boot(const char *prog, struct lumira_config *cfg)
@@ -32,15 +33,18 @@ void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t
     struct lumira_mongo_timeouts t = {(int32_t)timeout_ms, (int32_t)timeout_ms, (int32_t)timeout_ms,
                                       true};
     struct lumira_mongo *m;
-    char err[LUMIRA_MAX_ERRMSG];
+    char err[LUMIRA_MAX_ERRMSG], appname[96];
 
     *out = NULL;
+    /* The probe's own name for the server ("lumira-ready-probe"), so that its pings are told
+     * apart from the program's requests in the server's logs and by the counting proxy. */
+    (void)lumira_str_fmt(appname, sizeof(appname), "%s-probe", prog);
     if (cfg->mongodb_uri == NULL) {
         lumira_log(LUMIRA_LOG_WARN, "config",
                    "MONGODB_URI is not set: the database is reported down");
         return;
     }
-    if (lumira_mongo_new(cfg->mongodb_uri, prog, &t, &m, err, sizeof(err)) != LUMIRA_OK) {
+    if (lumira_mongo_new(cfg->mongodb_uri, appname, &t, &m, err, sizeof(err)) != LUMIRA_OK) {
         lumira_log(LUMIRA_LOG_ERROR, "config", "%s; exiting", err);
         exit(LUMIRA_EXIT_CONFIG);
     }

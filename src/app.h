@@ -16,7 +16,7 @@
 void lumira_app_boot(const char *prog, struct lumira_config *cfg);
 
 /* Makes the probe used by the health and readiness checks from cfg->mongodb_uri, with every
- * driver timeout set to `timeout_ms`. *out is NULL when MONGODB_URI is unset. Exits with
+ * driver timeout set to `timeout_ms`, named "<prog>-probe" to the server. *out is NULL when MONGODB_URI is unset. Exits with
  * LUMIRA_EXIT_CONFIG when the URI does not parse. */
 void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t timeout_ms,
                       struct lumira_probe **out);

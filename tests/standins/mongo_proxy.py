@@ -25,7 +25,8 @@ the connection in the middle of a command or answers slowly:
       body without "mode" means "pass".
   POST /__standin/reset  back to "pass" (listening again), every counter to zero
   GET  /__standin/state  {"mode", "after_commands", "after_bytes", "repeat", "fired",
-                          "delay_ms", "commands", "by_name": {"find": n, ...}, "handshakes",
+                          "delay_ms", "commands", "by_name": {"find": n, ...},
+                          "by_app": {"lumira-auth": {"find": n, ...}, ...}, "handshakes",
                           "connections", "open", "dropped"}
 
 Counting (since the last reset): every whole message a client sends is named by its command
@@ -37,7 +38,10 @@ connection's first other command) count in "handshakes", never in "commands", an
 dropped; every other one is a counted command ("commands"). Messages are counted when they
 arrive, whatever the fault then does with them. "connections" counts client connections
 accepted (with the database reached), "open" those open now, "dropped" the connections this
-proxy closed because of a fault (drop, refuse, the end of a hang).
+proxy closed because of a fault (drop, refuse, the end of a hang). "by_app" has the counted
+commands again, by the application name the connection's handshake gave (client.application.name:
+the programs send their own, "lumira-orders", and their probe threads "<program>-probe"), "?"
+for a connection that gave none.
 
 When the database cannot be reached, a client connection is accepted and closed at once, as a
 dead database looks to a driver, and nothing is counted. A message shorter than its 16-byte
@@ -90,6 +94,19 @@ def first_key(buf, pos, unwrap=False):
     if unwrap and kind == 3 and key in ("$query", "query"):
         return first_key(buf, after) or key
     return key
+
+
+def app_name(msg):
+    """The client.application.name of a handshake message, or None. A search for the field
+    rather than a BSON parser: the document is the driver's own and small."""
+    i = msg.find(b"application\x00")
+    j = msg.find(b"\x02name\x00", i) if i >= 0 else -1
+    if j < 0 or j + 10 > len(msg):
+        return None
+    (n,) = INT32.unpack_from(msg, j + 6)
+    if n < 1 or j + 10 + n > len(msg):
+        return None
+    return bytes(msg[j + 10:j + 9 + n]).decode("utf-8", "replace")
 
 
 def command_name(opcode, msg):
@@ -183,6 +200,7 @@ class State:
         with self.lock:
             self.commands = 0
             self.by_name = {}
+            self.by_app = {}
             self.handshakes = 0
             self.connections = 0
             self.dropped = 0
@@ -215,20 +233,27 @@ class State:
             return {"mode": self.mode, "after_commands": self.after_commands,
                     "after_bytes": self.after_bytes, "repeat": self.repeat, "fired": self.fired,
                     "delay_ms": self.delay_ms, "commands": self.commands,
-                    "by_name": dict(self.by_name), "handshakes": self.handshakes,
+                    "by_name": dict(self.by_name),
+                    "by_app": {a: dict(n) for a, n in self.by_app.items()},
+                    "handshakes": self.handshakes,
                     "connections": self.connections, "open": len(self.conns),
                     "dropped": self.dropped}
 
-    def on_message(self, conn, name, request_id):
-        """Counts a client's message; returns what to do with it."""
+    def on_message(self, conn, name, request_id, app=None):
+        """Counts a client's message (`app`: the application name a handshake gave); returns
+        what to do with it."""
         with self.lock:
             self.by_name[name] = self.by_name.get(name, 0) + 1
             handshake = name in HANDSHAKE or (name in HANDSHAKE_FIRST and not conn.commanded)
             if handshake:
                 self.handshakes += 1
+                if app is not None:
+                    conn.app = app
             else:
                 conn.commanded = True
                 self.commands += 1
+                counts = self.by_app.setdefault(conn.app, {})
+                counts[name] = counts.get(name, 0) + 1
             if self.mode == "hang":
                 conn.hung = True
                 return WITHHOLD
@@ -274,6 +299,7 @@ class Conn:
         self.hung = False  # these three under STATE.lock
         self.truncate = None  # (requestID, bytes) of the reply to cut
         self.commanded = False
+        self.app = "?"  # client.application.name from the handshake
 
     def close(self):
         """Shuts both sides down (the threads wake and leave); True when this call did it."""
@@ -361,7 +387,9 @@ class Conn:
             if got is None:
                 return
             (_, request_id, _, opcode), msg = got
-            action = STATE.on_message(self, command_name(opcode, msg), request_id)
+            name = command_name(opcode, msg)
+            app = app_name(msg) if name in HANDSHAKE else None
+            action = STATE.on_message(self, name, request_id, app)
             if action == CLOSE:
                 STATE.close_conns([self])
                 return
