@@ -71,7 +71,8 @@ def describe(errors):
     """jsonschema's best match, and the deepest failing member when that is another one (an
     unevaluatedProperties or oneOf error says little of what is wrong inside)."""
     def one(e):
-        return "%s at %s (schema %s)" % (e.message, json_pointer(e.absolute_path),
+        msg = e.message if len(e.message) <= 300 else e.message[:300] + "..."
+        return "%s at %s (schema %s)" % (msg, json_pointer(e.absolute_path),
                                          json_pointer(e.absolute_schema_path))
     best = best_match(errors)
     leaves = [e for e in _leaves(errors) if e.validator != "unevaluatedProperties"]

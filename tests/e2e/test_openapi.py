@@ -123,6 +123,13 @@ def test_every_ref_resolves():
         DOC.resolver.resolve(ref)  # raises RefResolutionError when it does not
 
 
+def test_every_component_is_used():
+    refs = {n["$ref"] for _, n in walk(DOC.doc) if isinstance(n, dict) and "$ref" in n}
+    for kind in ("schemas", "responses", "parameters", "headers"):
+        for name in DOC.doc["components"][kind]:
+            assert "#/components/%s/%s" % (kind, name) in refs, (kind, name)
+
+
 def schemas():
     """Every schema of the document: the components' and each inline one of a media type, a
     header or a parameter."""
