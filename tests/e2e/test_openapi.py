@@ -39,15 +39,27 @@ def route_tables():
     return routes
 
 
-def nginx_locations():
+def nginx_locations(limited=False):
     """[(kind, path)] of the API's locations in etc/nginx/groups/*.conf.in ('=' exact, '' a
-    prefix)."""
+    prefix); with `limited`, (kind, path, whether the location has a limit_req)."""
     out = []
     for path in glob.glob(os.path.join(ROOT, "etc", "nginx", "groups", "*.conf.in")):
         with open(path, encoding="utf-8") as f:
-            for kind, loc in re.findall(r"^location (=?) ?(/api/\S*) \{", f.read(), re.M):
-                out.append((kind, loc))
+            for kind, loc, block in re.findall(r"^location (=?) ?(/api/\S*) \{(.*?)^\}", f.read(),
+                                               re.M | re.S):
+                out.append((kind, loc, "limit_req " in block) if limited else (kind, loc))
     return out
+
+
+def location_of(path):
+    """nginx's location for a concrete path: the exact one, else the longest prefix."""
+    locs = nginx_locations(limited=True)
+    exact = [l for l in locs if l[0] == "=" and l[1] == path]
+    if exact:
+        return exact[0]
+    prefixes = sorted((l for l in locs if l[0] == "" and path.startswith(l[1])),
+                      key=lambda l: -len(l[1]))
+    return prefixes[0] if prefixes else None
 
 
 def test_every_route_of_every_program_is_documented():
@@ -75,6 +87,17 @@ def test_every_nginx_location_is_documented_and_every_path_reaches_a_program():
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         assert any(concrete == loc if kind == "=" else concrete.startswith(loc)
                    for kind, loc in locations), path
+
+
+def test_429_is_documented_where_nginx_rate_limits():
+    for path, item in DOC.doc["paths"].items():
+        if ("GET", path) in NOT_IN_THIS_TREE:  # its location comes with its code
+            continue
+        loc = location_of(re.sub(r"\{[^}]+\}", "x", path))
+        assert loc is not None, path
+        for m, op in item.items():
+            if m in openapi_check.METHODS:
+                assert ("429" in op["responses"]) == loc[2], (m, path, loc)
 
 
 def test_document_shape():
