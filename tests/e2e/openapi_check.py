@@ -173,6 +173,8 @@ class Document:
         for label, response in cands:
             p = self.check_response(self.deref(response), method, headers, body)
             if not p:
+                with _lock:
+                    _seen.add(label)
                 return []
             problems.append("as %s: %s" % (label, "; ".join(p)))
         return ["%s does not conform to docs/openapi.yaml: %s" % (what, " | ".join(problems))]
@@ -233,6 +235,7 @@ class Document:
 
 _lock = threading.Lock()
 _problems = []
+_seen = set()  # the labels of the responses that accepted an answer
 _state = {"doc": None, "base": None, "orig": None, "checked": {"requests": 0, "raw": 0}}
 
 
@@ -296,6 +299,16 @@ def take():
 def checked():
     """{"requests": n, "raw": n}: the answers checked so far, by how they were received."""
     return dict(_state["checked"])
+
+
+def coverage():
+    """(seen, all): the operations' responses (`METHOD template status`) that accepted at least
+    one answer so far, and all the document has."""
+    d = document()
+    every = {"%s %s %s" % (m.upper(), t, st) for t, item in d.doc["paths"].items()
+             for m, op in item.items() if m in METHODS for st in op.get("responses", {})}
+    with _lock:
+        return sorted(every & _seen), sorted(every)
 
 
 def check_raw(request_bytes, status, headers, body):
