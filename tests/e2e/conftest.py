@@ -420,6 +420,48 @@ def no_sanitizer_report(request):
                 pytrace=False)
 
 
+# ---------------------------------------------------------------- the OpenAPI document
+
+@pytest.fixture(scope="session", autouse=True)
+def openapi_installed():
+    """Every answer from nginx that reaches the suite through requests is held to
+    docs/openapi.yaml (tests/e2e/openapi_check.py)."""
+    import openapi_check
+    openapi_check.install(BASE)
+    yield openapi_check
+    openapi_check.uninstall()
+    left = openapi_check.take()
+    if left:
+        pytest.fail("answers not as docs/openapi.yaml says, after the last test:\n  " +
+                    "\n  ".join(left), pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter):
+    import openapi_check
+    n = openapi_check.checked()
+    if n["requests"] or n["raw"]:
+        seen, every = openapi_check.coverage()
+        # Which documented answers no test received, for whoever adds tests.
+        with contextlib.suppress(OSError):
+            with open(os.path.join(VAR, "openapi-not-received.txt"), "w") as f:
+                f.write("".join(r + "\n" for r in every if r not in seen))
+        terminalreporter.write_line("docs/openapi.yaml: %d answers checked (%d through requests, "
+                                    "%d read off a socket); %d of the %d responses of its "
+                                    "operations received" % (n["requests"] + n["raw"],
+                                                             n["requests"], n["raw"], len(seen),
+                                                             len(every)))
+
+
+@pytest.fixture(autouse=True)
+def openapi_conformance(openapi_installed):
+    """Fails the test during which (or during whose fixtures) an answer did not conform."""
+    yield
+    problems = openapi_installed.take()
+    if problems:
+        pytest.fail("%d answer(s) not as docs/openapi.yaml says:\n  %s"
+                    % (len(problems), "\n  ".join(problems)), pytrace=False)
+
+
 def pytest_configure(config):
     # `-m smoke`: the representative set that scripts/dev test-install also runs against the
     # installed stack (no scripts/dev restart or db-stop there).

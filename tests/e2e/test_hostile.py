@@ -36,6 +36,7 @@ import pymongo
 import pytest
 from requests.structures import CaseInsensitiveDict
 
+import openapi_check
 from conftest import BASE, MONGO_URI, bearer, sign_n8n, sign_stripe, unique_email
 from orders_util import CALLBACK, CHECKOUT, PROCESS, WEBHOOK, new_expert, new_order, order_in
 
@@ -182,7 +183,9 @@ def raw_send(data, timeout=5.0, shut=False):
             if not chunk:
                 break
             reply += chunk
-    return Raw(reply, time.monotonic() - t0)
+    r = Raw(reply, time.monotonic() - t0)
+    openapi_check.check_raw(data, r.status_code, r.headers, r.content)
+    return r
 
 
 def raw_request(method, path, headers=(), body=None, version=b"HTTP/1.1", timeout=5.0):

@@ -92,7 +92,14 @@ def raw_request(data):
                 break
             reply += chunk
     head, _, body = reply.partition(b"\r\n\r\n")
-    return head.split(b"\r\n")[0].decode(), body
+    lines = head.split(b"\r\n")
+    if lines[0].startswith(b"HTTP/1."):
+        from requests.structures import CaseInsensitiveDict
+        import openapi_check
+        headers = CaseInsensitiveDict(
+            (k.strip(), v.strip()) for k, _, v in (l.decode("latin-1").partition(":") for l in lines[1:]))
+        openapi_check.check_raw(data, int(lines[0].split(b" ")[1]), headers, body)
+    return lines[0].decode(), body
 
 
 def test_request_nginx_cannot_parse_is_json_400(api):

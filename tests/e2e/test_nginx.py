@@ -14,7 +14,9 @@ import ssl
 from urllib.parse import urlsplit
 
 import pytest
+from requests.structures import CaseInsensitiveDict
 
+import openapi_check
 from conftest import BASE, body_json
 
 ALLOWED = "https://desk.oraclelumira.com"
@@ -45,7 +47,10 @@ def send(conn, method, path, body=None):
     headers = {"Content-Type": "application/json"} if body is not None else {}
     conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     r = conn.getresponse()
-    return r.status, dict(r.getheaders()), r.read()
+    data = r.read()
+    openapi_check.record(method, path, r.status, CaseInsensitiveDict(r.getheaders()), data,
+                         kind="raw")
+    return r.status, dict(r.getheaders()), data
 
 
 def check_rate_limited(status, headers, data):
