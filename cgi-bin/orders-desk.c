@@ -298,13 +298,16 @@ out:
     lumira_valid_cleanup(&v);
 }
 
-/* The first of two request headers that is set (X-Timestamp, then its alias X-N8N-Timestamp). */
+/* The first of two request headers that is set and not empty (X-Timestamp, then its alias
+ * X-N8N-Timestamp); NULL when neither is. */
 static const char *header_or_alias(const struct lumira_req *req, const char *name,
                                    const char *alias)
 {
     const char *v = lumira_req_env(req, name);
 
-    return v != NULL ? v : lumira_req_env(req, alias);
+    if (v == NULL || v[0] == '\0')
+        v = lumira_req_env(req, alias);
+    return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 /* The signature and replay checks of a callback (API.md "Expert desk"), before its body is

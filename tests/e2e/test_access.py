@@ -33,7 +33,6 @@ TOKEN_ROUTES = [
     ("PATCH", "/api/orders/{id}/delivered", {}),
     ("GET", "/api/expert/orders/pending", None),
     ("GET", "/api/expert/orders/assigned", None),
-    ("GET", "/api/expert/orders/{id}", None),
     ("POST", "/api/expert/orders/{id}/assign", {}),
     ("POST", PROCESS, {"orderId": "{id}", "expertPrompt": "A prompt long enough to pass."}),
     ("GET", "/api/expert/stats", None),

@@ -63,9 +63,18 @@ def test_budget_ready(api, dbproxy):
 
 
 def test_budget_deep_health(api, dbproxy, people):
-    """Its own ping and four counts (the probe's ping every 5 s is lumira-health-probe's)."""
+    """The admin's account (by _id: the stored role decides), its own ping and four counts (the
+    probe's ping every 5 s is lumira-health-probe's)."""
     check(dbproxy, lambda: api.get("/api/health/deep", headers=bearer(people["admin_token"])),
-          {"ping": 1, "aggregate": 4}, "lumira-health")
+          {"find": 1, "ping": 1, "aggregate": 4}, "lumira-health")
+
+
+def test_budget_register(api, dbproxy, people):
+    """The admin's account by _id, then the insert (its unique index refuses a taken address)."""
+    body = lambda: {"email": unique_email("budget-reg"), "password": "secret-123", "name": "B"}
+    check(dbproxy, lambda: api.post("/api/expert/register", json=body(),
+                                    headers=bearer(people["admin_token"])),
+          {"find": 1, "insert": 1}, "lumira-auth", status=201)
 
 
 def test_budget_order_by_id(api, dbproxy, people):
@@ -183,4 +192,5 @@ def test_budget_process_order_and_callback(api, dbproxy, people, n8n):
     by_name, r = counted(dbproxy, lambda: post_callback(
         api, {"orderId": o["orderId"], "success": True, "generatedContent": {"reading": "..."}}))
     assert r.status_code == 200, r.text
-    assert by_name == {"find": 1, "update": 1}, by_name
+    # The nonce (insert into n8n_nonces under its unique _id), the order, the update.
+    assert by_name == {"insert": 1, "find": 1, "update": 1}, by_name
