@@ -177,6 +177,9 @@ const char *lumira_mongo_hosts(const struct lumira_mongo *m)
     return m->hosts;
 }
 
+/* The server's AuthenticationFailed. */
+#define MONGO_AUTH_FAILED 18
+
 bool lumira_mongo_error_is_network(const bson_error_t *error)
 {
     return error->domain == MONGOC_ERROR_STREAM || error->domain == MONGOC_ERROR_SERVER_SELECTION ||
@@ -203,6 +206,11 @@ enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char 
     }
     if (lumira_mongo_error_is_network(&error))
         lumira_mongo_mark_failed(m);
+    if ((error.domain == MONGOC_ERROR_CLIENT && error.code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+        error.code == MONGO_AUTH_FAILED) {
+        (void)lumira_str_fmt(err, errlen, "%s", error.message);
+        return LUMIRA_ECONFIG;
+    }
     if (strstr(error.message, "timeout") != NULL || strstr(error.message, "timed out") != NULL) {
         (void)lumira_str_fmt(err, errlen, "ping timeout after %lldms (%s)",
                              (long long)(lumira_mono_ms() - t0), error.message);

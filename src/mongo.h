@@ -90,8 +90,9 @@ const char *lumira_mongo_dbname(const struct lumira_mongo *m);
 const char *lumira_mongo_hosts(const struct lumira_mongo *m);
 
 /* Sends {ping: 1} to the admin database. On LUMIRA_OK *rtt_ms is the round trip. On failure
- * returns LUMIRA_ETIMEDOUT (the driver gave up on a timeout; the message says "timeout") or
- * LUMIRA_EUNAVAIL, writes a short message to `err`, and marks the client as failed. */
+ * returns LUMIRA_ETIMEDOUT (the driver gave up on a timeout; the message says "timeout"),
+ * LUMIRA_ECONFIG (the server refused the URI's credentials) or LUMIRA_EUNAVAIL, writes a short
+ * message to `err`, and marks the client as failed after a network failure. */
 enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char *err,
                                   size_t errlen) LUMIRA_WARN_UNUSED;
 
