@@ -29,8 +29,10 @@ VAR = os.environ.get("LUMIRA_TEST_VAR", os.path.join(os.path.dirname(__file__), 
 STRIPE_KEY = "sk_test_123"
 
 
-def dev(*args, check=True):
+def dev(*args, check=True, workers=None):
     env = dict(os.environ, LUMIRA_STACK="test")
+    if workers is not None:
+        env["LUMIRA_WORKERS"] = str(workers)  # scripts/dev's workers per program
     return subprocess.run([DEV, *args], env=env, check=check, capture_output=True, text=True,
                           timeout=120)
 
@@ -204,10 +206,11 @@ def wait_ready(api, timeout=30.0):
 
 
 @contextlib.contextmanager
-def program_env(group, *changes):
+def program_env(group, *changes, workers=None):
     """Runs the body with program `group` restarted with its environment changed
-    (NAME=VALUE or -NAME); restores the stack's own environment afterwards."""
-    dev("restart", group, *changes)
+    (NAME=VALUE or -NAME), and with `workers` workers when given; restores the stack's own
+    environment (and worker count) afterwards."""
+    dev("restart", group, *changes, workers=workers)
     try:
         yield
     finally:

@@ -10,7 +10,8 @@ docs/BENCHMARKS.md."""
 
 import pytest
 
-from conftest import bearer, checkout, create_expert, login, stripe_event, unique_email
+from conftest import (bearer, checkout, create_expert, login, program_env, stripe_event,
+                      unique_email)
 from orders_util import new_order, paid_order, patch, post_callback, post_webhook
 
 
@@ -58,8 +59,15 @@ def test_budget_login(api, dbproxy, people):
 
 
 def test_budget_ready(api, dbproxy):
-    """The readiness check is its probe's ping."""
+    """The readiness check is its probe's ping (the test stack runs with READY_CACHE_MS=0)."""
     check(dbproxy, lambda: api.get("/api/ready"), {"ping": 1}, "lumira-ready-probe")
+
+
+def test_budget_ready_cached(api, dbproxy):
+    """With READY_CACHE_MS (1000 by default), a worker's answers within that time reuse its
+    last check: no command at all."""
+    with program_env("ready", "READY_CACHE_MS=60000", workers=1):
+        check(dbproxy, lambda: api.get("/api/ready"), {}, "lumira-ready-probe")
 
 
 def test_budget_deep_health(api, dbproxy, people):
