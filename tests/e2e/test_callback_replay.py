@@ -9,12 +9,14 @@ N8N_CALLBACK_REQUIRE_REPLAY_PROTECTION is true. Every refusal changes nothing.""
 import calendar
 import json
 import os
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import bearer, n8n_headers, program_env, sign_n8n
+from conftest import (BASE, ROOT, VAR, bearer, n8n_headers, program_env, read_secrets,
+                      sign_n8n)
 from orders_util import (CALLBACK, PROCESS, UNKNOWN_ID, assert_error, assert_validation,
                          expert, order_doc, paid_order, post_callback)  # noqa: F401
 
@@ -330,3 +332,34 @@ def test_max_skew_is_configurable(api, n8n, expert, mongo_db):
         unchanged(mongo_db, order)
         r = send(api, body, n8n_headers(body, timestamp=now_ms() - 1000))
         assert r.status_code == 200, r.text
+
+
+def run_script(*args):
+    path = os.path.join(ROOT, "scripts", "n8n-callback")
+    return subprocess.run([path, "--url", BASE + CALLBACK, "--env", os.path.join(VAR, "lumira.env"),
+                           *args], capture_output=True, text=True, timeout=60)
+
+
+def test_scripts_n8n_callback_sends_the_replay_safe_form(api, n8n, expert, mongo_db):
+    order = processing(api, expert["token"])
+    nonce = "script-" + os.urandom(6).hex()
+    r = run_script("--order", order["orderId"], "--nonce", nonce,
+                   "--content", '{"reading": "From the script."}')
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert json.loads(r.stdout.splitlines()[0]) == {"received": True}
+    assert order_doc(mongo_db, order["orderId"])["generatedContent"] == {"reading": "From the script."}
+    assert mongo_db.n8n_nonces.find_one({"_id": nonce}) is not None
+    # The same nonce again: the replay is refused.
+    r = run_script("--order", order["orderId"], "--nonce", nonce)
+    assert r.returncode == 1
+    assert json.loads(r.stdout.splitlines()[0])["code"] == "REPLAY"
+    # The body-only form, refused while replay protection is required.
+    r = run_script("--order", order["orderId"], "--body-only")
+    assert r.returncode == 1
+    assert json.loads(r.stdout.splitlines()[0])["code"] == "REPLAY_HEADERS_REQUIRED"
+    # --print shows the three headers, never the secret.
+    r = run_script("--order", order["orderId"], "--print")
+    assert r.returncode == 0
+    for h in ("X-Timestamp: ", "X-Nonce: ", "X-N8N-Signature: sha256="):
+        assert h in r.stdout
+    assert read_secrets()["N8N_CALLBACK_SECRET"] not in r.stdout + r.stderr
