@@ -156,8 +156,7 @@ static void handle_register(struct lumira_req *req, struct lumira_resp *resp, vo
     struct ctx *c = ctx;
     struct json_object *body = NULL, *root = NULL;
     struct lumira_valid v;
-    struct lumira_jwt_claims admin;
-    struct lumira_expert e;
+    struct lumira_expert admin, e;
     char err[LUMIRA_MAX_ERRMSG];
     const char *pw;
     size_t pwlen;
@@ -166,7 +165,8 @@ static void handle_register(struct lumira_req *req, struct lumira_resp *resp, vo
 
     lumira_valid_init(&v);
     memset(&e, 0, sizeof(e));
-    if (!lumira_auth_require(req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_ADMIN, &admin))
+    /* The caller's stored account must be an active admin (not the token's say-so). */
+    if (!lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_ADMIN, &admin))
         goto out;
     if (!lumira_valid_body(req, resp, &body))
         goto out;

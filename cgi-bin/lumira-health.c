@@ -4,8 +4,8 @@
 
 #include "autoconfig.h"
 #include "app.h"
-#include "auth.h"
 #include "clock.h"
+#include "experts.h"
 #include "json.h"
 #include "server.h"
 #include "sysinfo.h"
@@ -143,13 +143,14 @@ static void measure_deep(struct ctx *c, struct deep *d)
 static void handle_deep(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
 {
     struct ctx *c = ctx;
-    struct lumira_jwt_claims admin;
+    struct lumira_expert admin;
     struct lumira_jw w;
     struct deep d;
     bool db;
     size_t i;
 
-    if (!lumira_auth_require(req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_ADMIN, &admin))
+    /* An active admin by the stored account, looked up on the deep check's own client. */
+    if (!lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_ADMIN, &admin))
         return;
     measure_deep(c, &d);
     lumira_resp_jw_begin(resp, &w);

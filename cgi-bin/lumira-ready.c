@@ -16,18 +16,44 @@ struct ctx {
     const struct lumira_config *cfg;
     struct lumira_probe *probe; /* NULL without MONGODB_URI */
     struct lumira_stripe *stripe;
+    /* This worker's last complete result, reused for READY_CACHE_MS (API.md "Readiness"): the
+     * public /api/ready would otherwise cost a ping and a keyed Stripe call per request. */
+    bool cached;
+    struct lumira_ready_report last;
 };
 
+/* A service's part of the body. In production its error is only the kind of failure (the
+ * detail, with host names, ports and driver text, is in the log); elsewhere the detail. */
 static struct json_object *check_json(const struct lumira_ready_check *c, const char *okname,
-                                      bool *ok)
+                                      bool generic, bool *ok)
 {
     struct json_object *o = lumira_json_new_object(ok);
 
     lumira_json_put_bool(o, okname, c->ok, ok);
     lumira_json_put_int(o, "responseTime", c->elapsed_ms, ok);
     if (!c->ok)
-        lumira_json_put_str(o, "error", c->error, ok);
+        lumira_json_put_str(o, "error", generic ? c->generic : c->error, ok);
     return o;
+}
+
+/* The result to answer with: this worker's last complete one while it is younger than
+ * READY_CACHE_MS (never for `verbose`, which always checks afresh), else a new check, kept when
+ * complete. Returns whether the checks ran now. */
+static bool run_checks(struct ctx *c, bool verbose, struct lumira_ready_report *rep)
+{
+    const struct lumira_ready_limits limits = {
+        c->cfg->ready_timeout_ms, c->cfg->ready_mongo_timeout_ms, c->cfg->ready_stripe_timeout_ms};
+
+    if (!verbose && c->cached && c->cfg->ready_cache_ms > 0 &&
+        lumira_mono_ms() - c->last.mono_ms < c->cfg->ready_cache_ms) {
+        *rep = c->last;
+        return false;
+    }
+    lumira_ready_run(c->probe, c->stripe, &limits, rep);
+    c->cached = lumira_ready_complete(rep);
+    if (c->cached)
+        c->last = *rep;
+    return true;
 }
 
 static struct json_object *memory_json(bool *ok)
@@ -78,22 +104,20 @@ static void add_verbose_process(struct json_object *root, const struct ctx *c, b
 
 static void respond(struct lumira_req *req, struct lumira_resp *resp, struct ctx *c, bool verbose)
 {
-    const struct lumira_ready_limits limits = {
-        c->cfg->ready_timeout_ms, c->cfg->ready_mongo_timeout_ms, c->cfg->ready_stripe_timeout_ms};
     struct lumira_ready_report rep;
     struct json_object *root, *services, *mongo, *stripe;
-    bool ok = true;
-
-    lumira_ready_run(c->probe, c->stripe, &limits, &rep);
+    bool generic = c->cfg->env == LUMIRA_ENV_PRODUCTION;
+    bool ok = true, fresh = run_checks(c, verbose, &rep);
 
     root = lumira_json_new_object(&ok);
     services = lumira_json_new_object(&ok);
-    mongo = check_json(&rep.mongo, "connected", &ok);
-    stripe = check_json(&rep.stripe, "initialized", &ok);
+    mongo = check_json(&rep.mongo, "connected", generic, &ok);
+    stripe = check_json(&rep.stripe, "initialized", generic, &ok);
     if (verbose && ok)
         add_verbose_services(mongo, stripe, c, &ok);
     lumira_json_put_bool(root, "ready", rep.http_status == 200, &ok);
-    lumira_json_put_time(root, "timestamp", lumira_wall_ms(), &ok);
+    /* When the checks ran: a reused result keeps its own time. */
+    lumira_json_put_time(root, "timestamp", rep.wall_ms, &ok);
     lumira_json_put(services, "mongodb", mongo, &ok);
     lumira_json_put(services, "stripe", stripe, &ok);
     lumira_json_put(services, "memory", memory_json(&ok), &ok);
@@ -115,7 +139,8 @@ static void respond(struct lumira_req *req, struct lumira_resp *resp, struct ctx
             LUMIRA_OK ||
         lumira_resp_header(resp, "X-Ready-Status", rep.ready_status) != LUMIRA_OK)
         lumira_resp_error(resp, req, 500, "INTERNAL", "Internal error", NULL);
-    if (rep.http_status != 200)
+    /* The detail once per check run, not again for each answer that reuses it. */
+    if (fresh && rep.http_status != 200)
         lumira_log(LUMIRA_LOG_WARN, "ready", "not ready (%s): mongodb %s, stripe %s",
                    rep.ready_status, rep.mongo.ok ? "ok" : rep.mongo.error,
                    rep.stripe.ok ? "ok" : rep.stripe.error);
@@ -155,7 +180,7 @@ static const struct lumira_route routes[] = {
 int main(void)
 {
     struct lumira_config cfg;
-    struct ctx c = {&cfg, NULL, NULL};
+    struct ctx c = {&cfg, NULL, NULL, false, {{0}, {0}, 0, NULL, 0, 0}};
     struct lumira_app app = {PROG, routes, sizeof(routes) / sizeof(routes[0]), &c};
     int status;
 

@@ -3,19 +3,23 @@
 
 #include "lumira-orders.h"
 
-/* The orders' and the users' indexes. */
+/* The orders', the users' and the callback nonces' indexes. */
 static enum lumira_err make_indexes(struct lumira_mongo *m, char *err, size_t errlen)
 {
+    enum lumira_err (*const more[])(struct lumira_mongo *, char *, size_t) = {
+        lumira_users_ensure_indexes, lumira_nonces_ensure_indexes};
     enum lumira_err res = lumira_orders_ensure_indexes(m, err, errlen);
+    size_t i;
 
     /* An index with other options is the operator's to mend: the others are still made. */
-    if (res == LUMIRA_OK || res == LUMIRA_ECONFIG) {
-        char uerr[LUMIRA_MAX_ERRMSG];
-        enum lumira_err users = lumira_users_ensure_indexes(m, uerr, sizeof(uerr));
+    for (i = 0; i < sizeof(more) / sizeof(more[0]) && (res == LUMIRA_OK || res == LUMIRA_ECONFIG);
+         i++) {
+        char merr[LUMIRA_MAX_ERRMSG];
+        enum lumira_err r = more[i](m, merr, sizeof(merr));
 
-        if (users != LUMIRA_OK) {
-            res = users;
-            (void)lumira_strscpy(err, uerr, errlen);
+        if (r != LUMIRA_OK) {
+            res = r;
+            (void)lumira_strscpy(err, merr, errlen);
         }
     }
     return res;

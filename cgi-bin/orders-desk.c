@@ -298,30 +298,144 @@ out:
     lumira_valid_cleanup(&v);
 }
 
-void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+/* The first of two request headers that is set and not empty (X-Timestamp, then its alias
+ * X-N8N-Timestamp); NULL when neither is. */
+static const char *header_or_alias(const struct lumira_req *req, const char *name,
+                                   const char *alias)
 {
-    struct ctx *c = ctx;
-    const char *sig = lumira_req_env(req, "HTTP_X_N8N_SIGNATURE"), *idstr, *error;
-    struct json_object *body = NULL, *root;
-    struct lumira_valid v;
-    struct lumira_order o;
-    char id[LUMIRA_OID_HEX + 1], why[128], err[LUMIRA_MAX_ERRMSG];
-    size_t idlen, elen;
-    bson_t set = BSON_INITIALIZER, gc, r;
-    bson_oid_t oid;
-    bool success = false, ok = true;
-    int64_t now = lumira_wall_ms();
-    enum lumira_err res;
+    const char *v = lumira_req_env(req, name);
 
+    if (v == NULL || v[0] == '\0')
+        v = lumira_req_env(req, alias);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* The signature and replay checks of a callback (API.md "Expert desk"), before its body is
+ * read: the X-N8N-Signature over "<timestamp>.<nonce>.<raw body>" when X-Timestamp and X-Nonce
+ * are sent (then the timestamp must be within N8N_CALLBACK_MAX_SKEW_MS of now), over the body
+ * alone when neither is and N8N_CALLBACK_REQUIRE_REPLAY_PROTECTION is false. On success
+ * *nonce is the nonce (borrowed from the request; NULL for the body-only form) and *ts_ms its
+ * timestamp. Otherwise answers and returns false. Nothing is written here. */
+static bool check_signed(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
+                         const char **nonce, int64_t *ts_ms, int64_t now)
+{
+    const char *sig = lumira_req_env(req, "HTTP_X_N8N_SIGNATURE");
+    const char *ts = header_or_alias(req, "HTTP_X_TIMESTAMP", "HTTP_X_N8N_TIMESTAMP");
+    const char *nc = header_or_alias(req, "HTTP_X_NONCE", "HTTP_X_N8N_NONCE");
+    const char *body = req->body.ptr != NULL ? req->body.ptr : "";
+    size_t siglen = sig != NULL ? strlen(sig) : 0;
+    struct lumira_valid v;
+    char why[128];
+    int64_t skew;
+    enum lumira_err res;
+    bool ok = false;
+
+    *nonce = NULL;
     lumira_valid_init(&v);
-    res = lumira_n8n_sig_verify(sig != NULL ? sig : "", sig != NULL ? strlen(sig) : 0,
-                                req->body.ptr != NULL ? req->body.ptr : "", req->body.len,
-                                c->cfg->n8n_callback_secret, why, sizeof(why));
+    if ((ts == NULL || nc == NULL) && (ts != NULL || nc != NULL || c->cfg->n8n_require_replay)) {
+        lumira_log(LUMIRA_LOG_WARN, "n8n", "callback refused: %s",
+                   ts == NULL && nc == NULL ? "no X-Timestamp and X-Nonce"
+                                            : "X-Timestamp and X-Nonce must come together");
+        lumira_resp_error(resp, req, 400, "REPLAY_HEADERS_REQUIRED",
+                          "Both X-Timestamp (Unix milliseconds) and X-Nonce are required", NULL);
+        goto out;
+    }
+    if (ts != NULL) {
+        if (!lumira_n8n_timestamp_parse(ts, strlen(ts), ts_ms))
+            lumira_valid_fail(&v, "X-Timestamp", "must be Unix milliseconds (digits only)");
+        if (!lumira_n8n_nonce_valid(nc, strlen(nc)))
+            lumira_valid_fail(&v, "X-Nonce", "must be 1-128 characters of [A-Za-z0-9._:-]");
+        if (lumira_valid_failed(&v)) {
+            lumira_log(LUMIRA_LOG_WARN, "n8n", "callback refused: malformed replay headers");
+            lumira_valid_respond(&v, resp, req);
+            goto out;
+        }
+        res = lumira_n8n_sig_verify_replay(sig, siglen, ts, strlen(ts), nc, strlen(nc), body,
+                                           req->body.len, c->cfg->n8n_callback_secret, why,
+                                           sizeof(why));
+    } else {
+        res = lumira_n8n_sig_verify(sig, siglen, body, req->body.len,
+                                    c->cfg->n8n_callback_secret, why, sizeof(why));
+    }
     if (res != LUMIRA_OK) {
         lumira_log(LUMIRA_LOG_WARN, "n8n", "callback refused: %s", why);
         lumira_resp_error(resp, req, 401, "INVALID_SIGNATURE", "Invalid signature", NULL);
         goto out;
     }
+    /* The time is judged once the signature matched (a forger learns nothing of our clock). */
+    if (ts != NULL) {
+        skew = now > *ts_ms ? now - *ts_ms : *ts_ms - now;
+        if (skew > c->cfg->n8n_max_skew_ms) {
+            lumira_log(LUMIRA_LOG_WARN, "n8n",
+                       "callback refused: timestamp %lld ms %s (allowed %lld ms)",
+                       (long long)skew, now > *ts_ms ? "old" : "ahead",
+                       (long long)c->cfg->n8n_max_skew_ms);
+            lumira_resp_error(resp, req, 400, "STALE_CALLBACK",
+                              "X-Timestamp is too far from the current time", NULL);
+            goto out;
+        }
+        *nonce = nc;
+    }
+    ok = true;
+out:
+    lumira_valid_cleanup(&v);
+    return ok;
+}
+
+/* Records the callback's nonce once: 409 REPLAY when it was seen before, 503 when the
+ * database fails (nothing has been applied then). */
+static bool record_nonce(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
+                         const char *nonce, int64_t ts_ms, int64_t now)
+{
+    char err[LUMIRA_MAX_ERRMSG];
+    enum lumira_err res;
+
+    /* Kept while a callback with this timestamp could still be fresh. */
+    res = lumira_nonces_record(c->db, nonce, strlen(nonce), ts_ms + c->cfg->n8n_max_skew_ms, now,
+                               err, sizeof(err));
+    if (res == LUMIRA_OK)
+        return true;
+    if (res == LUMIRA_EEXIST) {
+        lumira_log(LUMIRA_LOG_WARN, "n8n", "callback refused: nonce seen before (replay)");
+        lumira_resp_error(resp, req, 409, "REPLAY", "This callback was already received", NULL);
+        return false;
+    }
+    /* Whatever the driver said, the callback was not applied and may be sent again. */
+    lumira_resp_db_failed(resp, req, LUMIRA_EUNAVAIL, "n8n nonce record failed", err);
+    return false;
+}
+
+/* Forgets the nonce of a callback that was not applied because the database failed, so that
+ * n8n's retry of it is not refused as a replay. Best effort: logged when it fails too. */
+static void forget_nonce(struct ctx *c, const char *nonce)
+{
+    char err[LUMIRA_MAX_ERRMSG];
+    enum lumira_err res = lumira_nonces_forget(c->db, nonce, strlen(nonce), err, sizeof(err));
+
+    if (res != LUMIRA_OK && res != LUMIRA_ENOTFOUND)
+        lumira_log(LUMIRA_LOG_WARN, "n8n",
+                   "cannot forget the nonce of a callback not applied (a retry is a replay): %s",
+                   err);
+}
+
+void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    const char *idstr, *error, *nonce = NULL;
+    struct json_object *body = NULL, *root;
+    struct lumira_valid v;
+    struct lumira_order o;
+    char id[LUMIRA_OID_HEX + 1], err[LUMIRA_MAX_ERRMSG];
+    size_t idlen, elen;
+    bson_t set = BSON_INITIALIZER, gc, r;
+    bson_oid_t oid;
+    bool success = false, ok = true;
+    int64_t now = lumira_wall_ms(), ts_ms = 0;
+    enum lumira_err res;
+
+    lumira_valid_init(&v);
+    if (!check_signed(c, req, resp, &nonce, &ts_ms, now))
+        goto out;
     if (!lumira_valid_body(req, resp, &body))
         goto out;
     if (lumira_valid_str(&v, body, "orderId", LUMIRA_VALID_REQUIRED, 1, 64, &idstr, &idlen) &&
@@ -340,9 +454,12 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         lumira_valid_respond(&v, resp, req);
         goto out;
     }
+    /* Exactly once: of any number of copies of this callback, on any worker, one gets here. */
+    if (nonce != NULL && !record_nonce(c, req, resp, nonce, ts_ms, now))
+        goto out;
     bson_oid_to_string(&oid, id);
     if (!load_order(c, req, resp, id, &o, NULL))
-        goto out;
+        goto not_applied;
     if (o.status != LUMIRA_ORDER_PROCESSING) {
         log_order(LUMIRA_LOG_WARN, &o, "n8n callback for an order not processing");
         invalid_transition(req, resp, o.status, success ? "processing" : "paid");
@@ -375,11 +492,16 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     }
     if (res != LUMIRA_OK) {
         lumira_resp_db_failed(resp, req, res, "n8n callback update failed", err);
-        goto out;
+        goto not_applied;
     }
     root = lumira_json_new_object(&ok);
     lumira_json_put_bool(root, "received", true, &ok);
     lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+    goto out;
+not_applied:
+    /* A 404 or a database failure: the same callback may come again once things are mended. */
+    if (nonce != NULL)
+        forget_nonce(c, nonce);
 out:
     bson_destroy(&set);
     json_object_put(body);

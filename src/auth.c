@@ -25,9 +25,15 @@ bool lumira_auth_bearer(const char *value, const char **tok, size_t *len)
     return true;
 }
 
-bool lumira_auth_require(const struct lumira_req *req, struct lumira_resp *resp,
-                         const char *secret, enum lumira_role role,
-                         struct lumira_jwt_claims *claims)
+bool lumira_auth_role_allows(enum lumira_role have, enum lumira_role need)
+{
+    if (have == LUMIRA_ROLE_NONE || need == LUMIRA_ROLE_NONE)
+        return false;
+    return need == LUMIRA_ROLE_EXPERT || have == LUMIRA_ROLE_ADMIN;
+}
+
+bool lumira_auth_token(const struct lumira_req *req, struct lumira_resp *resp, const char *secret,
+                       struct lumira_jwt_claims *claims)
 {
     const char *tok;
     size_t len;
@@ -57,12 +63,6 @@ bool lumira_auth_require(const struct lumira_req *req, struct lumira_resp *resp,
         lumira_log(LUMIRA_LOG_WARN, "auth", "token rejected (%zu bytes): %s", len,
                    lumira_strerror(err));
         lumira_resp_error(resp, req, 401, "INVALID_TOKEN", "Invalid token", NULL);
-        return false;
-    }
-    if (role == LUMIRA_ROLE_ADMIN && claims->role != LUMIRA_ROLE_ADMIN) {
-        lumira_log(LUMIRA_LOG_WARN, "auth", "role %s refused: admin required",
-                   lumira_role_name(claims->role));
-        lumira_resp_error(resp, req, 403, "FORBIDDEN", "Admin role required", NULL);
         return false;
     }
     return true;

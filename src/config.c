@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -81,6 +82,30 @@ enum lumira_err lumira_config_get_int(lumira_env_lookup lookup, const char *name
     }
     *out = (int64_t)u;
     return LUMIRA_OK;
+}
+
+enum lumira_err lumira_config_get_bool(lumira_env_lookup lookup, const char *name, bool def,
+                                       bool *out, char *err, size_t errlen)
+{
+    static const char *const yes[] = {"true", "1", "yes"}, *const no[] = {"false", "0", "no"};
+    const char *v = lookup_value(lookup != NULL ? lookup : lookup_getenv, name);
+    size_t i;
+
+    *out = def;
+    if (v == NULL)
+        return LUMIRA_OK;
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return LUMIRA_OK;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return LUMIRA_OK;
+        }
+    }
+    set_err(err, errlen, "%s must be true or false", name);
+    return LUMIRA_ECONFIG;
 }
 
 enum lumira_err lumira_config_get_duration(lumira_env_lookup lookup, const char *name,
@@ -297,6 +322,17 @@ enum lumira_err lumira_config_load(struct lumira_config *cfg, lumira_env_lookup 
         err = lumira_config_get_int(lookup, timeouts[i].name, timeouts[i].def, 1, TIMEOUT_MS_MAX,
                                     (int64_t *)((char *)cfg + timeouts[i].offset), cfg->error,
                                     sizeof(cfg->error));
+    /* 0 is allowed here: no cache. */
+    if (err == LUMIRA_OK)
+        err = lumira_config_get_int(lookup, "READY_CACHE_MS", 1000, 0, TIMEOUT_MS_MAX,
+                                    &cfg->ready_cache_ms, cfg->error, sizeof(cfg->error));
+    if (err == LUMIRA_OK)
+        err = lumira_config_get_bool(lookup, "N8N_CALLBACK_REQUIRE_REPLAY_PROTECTION", true,
+                                     &cfg->n8n_require_replay, cfg->error, sizeof(cfg->error));
+    /* At least a second (clocks of two machines), at most a day (nonces are kept that long). */
+    if (err == LUMIRA_OK)
+        err = lumira_config_get_int(lookup, "N8N_CALLBACK_MAX_SKEW_MS", 300000, 1000, 86400000,
+                                    &cfg->n8n_max_skew_ms, cfg->error, sizeof(cfg->error));
     if (err == LUMIRA_OK)
         err = lumira_config_get_duration(lookup, "JWT_EXPIRES_IN", 8 * 3600, JWT_EXPIRES_MIN_S,
                                          JWT_EXPIRES_MAX_S, &cfg->jwt_expires_s, cfg->error,

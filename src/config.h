@@ -40,6 +40,9 @@ struct lumira_config {
     int64_t ready_stripe_timeout_ms;
     int64_t stripe_timeout_ms; /* STRIPE_TIMEOUT_MS: each call of the checkout, default 10000 */
     int64_t n8n_timeout_ms;    /* N8N_TIMEOUT_MS: the post of process-order, default 10000 */
+    int64_t ready_cache_ms;    /* READY_CACHE_MS: reuse of a readiness result, 0 = none */
+    bool n8n_require_replay;   /* N8N_CALLBACK_REQUIRE_REPLAY_PROTECTION, default true */
+    int64_t n8n_max_skew_ms;   /* N8N_CALLBACK_MAX_SKEW_MS, default 300000 */
     char *commit_sha;
     /* private */
     char error[256]; /* why the last load failed; names the variable, never a value */
@@ -77,6 +80,10 @@ const char *lumira_env_name(enum lumira_env env);
 enum lumira_err lumira_config_get_int(lumira_env_lookup lookup, const char *name, int64_t def,
                                       int64_t min, int64_t max, int64_t *out, char *err,
                                       size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* A boolean: "true" or "false" (also "1"/"0", "yes"/"no"), any case. */
+enum lumira_err lumira_config_get_bool(lumira_env_lookup lookup, const char *name, bool def,
+                                       bool *out, char *err, size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* A duration in seconds: digits with an optional s/m/h/d suffix ("8h"), in [min_s, max_s]. */
 enum lumira_err lumira_config_get_duration(lumira_env_lookup lookup, const char *name,

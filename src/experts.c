@@ -230,24 +230,42 @@ bool lumira_experts_require(struct lumira_mongo *m, const struct lumira_req *req
 {
     struct lumira_jwt_claims claims;
     char err[LUMIRA_MAX_ERRMSG], masked[LUMIRA_MAX_EMAIL + 8];
+    const char *why;
     enum lumira_err res;
 
-    if (!lumira_auth_require(req, resp, secret, role, &claims))
+    if (!lumira_auth_token(req, resp, secret, &claims))
         return false;
+    if (m == NULL) {
+        lumira_log(LUMIRA_LOG_ERROR, "auth", "MONGODB_URI is not set: cannot check the account");
+        lumira_resp_error(resp, req, 503, "DATABASE_UNAVAILABLE", "Database unavailable", NULL);
+        return false;
+    }
     res = lumira_experts_find_id(m, claims.sub, e, err, sizeof(err));
-    if (res == LUMIRA_OK && e->active)
-        return true;
     if (res != LUMIRA_OK && res != LUMIRA_ENOTFOUND) {
         lumira_resp_db_failed(resp, req, res, "expert lookup failed", err);
         return false;
     }
+    if (res == LUMIRA_OK && e->active && lumira_auth_role_allows(e->role, role))
+        return true;
+    if (res == LUMIRA_ENOTFOUND)
+        why = "token refused: the expert no longer exists";
+    else if (!e->active)
+        why = "token refused: account disabled";
+    else
+        why = "token refused: the account's role does not allow this route";
     lumira_log_mask_email(claims.email, strlen(claims.email), masked, sizeof(masked));
     {
-        struct lumira_log_field fields[] = {LUMIRA_LOG_STR("email", masked), LUMIRA_LOG_END};
+        struct lumira_log_field fields[] = {
+            LUMIRA_LOG_STR("email", masked),
+            LUMIRA_LOG_STR("storedRole", res == LUMIRA_OK ? lumira_role_name(e->role) : "none"),
+            LUMIRA_LOG_STR("tokenRole", lumira_role_name(claims.role)), LUMIRA_LOG_END};
 
-        lumira_log_fields(LUMIRA_LOG_INFO, "auth", fields, "%s",
-                          res == LUMIRA_ENOTFOUND ? "token refused: the expert no longer exists"
-                                                  : "token refused: account disabled");
+        lumira_log_fields(res == LUMIRA_OK && e->active ? LUMIRA_LOG_WARN : LUMIRA_LOG_INFO,
+                          "auth", fields, "%s", why);
+    }
+    if (res == LUMIRA_OK && e->active) {
+        lumira_resp_error(resp, req, 403, "FORBIDDEN", "Admin role required", NULL);
+        return false;
     }
     lumira_resp_error(resp, req, 401, "INVALID_TOKEN", "Invalid token", NULL);
     return false;

@@ -80,10 +80,14 @@ enum lumira_err lumira_experts_set_active(struct lumira_mongo *m, const char *em
 bool lumira_expert_read_new(struct lumira_valid *v, const struct json_object *body,
                             struct lumira_expert *e, const char **pw, size_t *pwlen);
 
-/* The check of every expert route: a valid token (lumira_auth_require() with `role`) whose
- * expert still exists and is active. Fills `e` and returns true; otherwise answers (401
- * INVALID_TOKEN for a deleted or disabled expert, 503/500 when the database fails) and returns
- * false. */
+/* The check of every protected route, in every program: a valid token (lumira_auth_token())
+ * whose expert, looked up by the token's `sub` (one find by _id), still exists and is active,
+ * and whose STORED role allows `role` (lumira_auth_role_allows()). The role the token carries
+ * is never used: a demoted admin's token is refused on admin routes, a promoted expert's token
+ * is an admin's. Fills `e` with the stored account (e->role is the role to use) and returns
+ * true; otherwise answers and returns false: 401 INVALID_TOKEN for a deleted or disabled
+ * expert, 403 FORBIDDEN when the stored role is too low, 503/500 when the database fails
+ * (also 503 when `m` is NULL: a program without MONGODB_URI cannot check any account). */
 bool lumira_experts_require(struct lumira_mongo *m, const struct lumira_req *req,
                             struct lumira_resp *resp, const char *secret, enum lumira_role role,
                             struct lumira_expert *e);

@@ -38,6 +38,10 @@
  * comma-separated items of a Stripe-Signature (t, v1, v0, ...). */
 #define LUMIRA_MAX_SIG_HEADER 4096
 #define LUMIRA_MAX_SIG_ITEMS 16
+/* The replay headers of an n8n callback: X-Nonce length, X-Timestamp digits (Unix ms: 13 today,
+ * 15 reach the year 33658). */
+#define LUMIRA_MAX_NONCE 128
+#define LUMIRA_MAX_TIMESTAMP_DIGITS 15
 /* A dependency error message kept for a response or a log line. */
 #define LUMIRA_MAX_ERRMSG 256
 /* Time between two attempts of a worker to make its indexes while the database fails. */

@@ -177,6 +177,9 @@ const char *lumira_mongo_hosts(const struct lumira_mongo *m)
     return m->hosts;
 }
 
+/* The server's AuthenticationFailed. */
+#define MONGO_AUTH_FAILED 18
+
 bool lumira_mongo_error_is_network(const bson_error_t *error)
 {
     return error->domain == MONGOC_ERROR_STREAM || error->domain == MONGOC_ERROR_SERVER_SELECTION ||
@@ -203,6 +206,11 @@ enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char 
     }
     if (lumira_mongo_error_is_network(&error))
         lumira_mongo_mark_failed(m);
+    if ((error.domain == MONGOC_ERROR_CLIENT && error.code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+        error.code == MONGO_AUTH_FAILED) {
+        (void)lumira_str_fmt(err, errlen, "%s", error.message);
+        return LUMIRA_ECONFIG;
+    }
     if (strstr(error.message, "timeout") != NULL || strstr(error.message, "timed out") != NULL) {
         (void)lumira_str_fmt(err, errlen, "ping timeout after %lldms (%s)",
                              (long long)(lumira_mono_ms() - t0), error.message);
@@ -241,6 +249,8 @@ void lumira_mongo_collection_release(struct lumira_mongo *m, mongoc_collection_t
 #define MONGO_INDEX_OPTIONS_CONFLICT 85
 #define MONGO_INDEX_KEY_SPECS_CONFLICT 86
 #define MONGO_DUPLICATE_KEY 11000
+/* What a server answers for a feature it lacks (FerretDB: "expireAfterSeconds"). */
+#define MONGO_NOT_IMPLEMENTED 238
 
 enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *error, char *err,
                                   size_t errlen)
@@ -256,9 +266,10 @@ enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *er
 }
 
 /* Creates one index (createIndexes is idempotent for the same keys and options). */
+/* `ttl` < 0: no expiry; else expireAfterSeconds. */
 static enum lumira_err create_index(struct lumira_mongo *m, mongoc_client_t *client,
                                     const char *coll, const struct lumira_mongo_index *spec,
-                                    char *err, size_t errlen)
+                                    int64_t ttl, char *err, size_t errlen)
 {
     bson_t cmd = BSON_INITIALIZER, indexes, index, keys, reply;
     bson_error_t error;
@@ -275,10 +286,18 @@ static enum lumira_err create_index(struct lumira_mongo *m, mongoc_client_t *cli
     BSON_APPEND_UTF8(&index, "name", spec->name);
     if (spec->unique)
         BSON_APPEND_BOOL(&index, "unique", true);
+    if (ttl >= 0)
+        BSON_APPEND_INT64(&index, "expireAfterSeconds", ttl);
     bson_append_document_end(&indexes, &index);
     bson_append_array_end(&cmd, &indexes);
     if (!mongoc_client_write_command_with_opts(client, m->dbname, &cmd, NULL, &reply, &error)) {
-        if (error.code == MONGO_INDEX_OPTIONS_CONFLICT ||
+        if (ttl >= 0 && error.code == MONGO_NOT_IMPLEMENTED) {
+            /* No TTL on this server: documents stay, which only costs space. */
+            lumira_log(LUMIRA_LOG_INFO, "db",
+                       "the database does not implement TTL indexes: %s.%s is not made and its "
+                       "documents are not expired",
+                       coll, spec->name);
+        } else if (error.code == MONGO_INDEX_OPTIONS_CONFLICT ||
             error.code == MONGO_INDEX_KEY_SPECS_CONFLICT) {
             (void)lumira_str_fmt(err, errlen, "index %s.%s exists with other options: %s", coll,
                                  spec->name, error.message);
@@ -292,9 +311,9 @@ static enum lumira_err create_index(struct lumira_mongo *m, mongoc_client_t *cli
     return res;
 }
 
-/* Whether the index document `info` (listIndexes) has the keys, in order, and the uniqueness of
- * `spec`. Directions may be stored as int32, int64 or double. */
-static bool index_matches(const bson_t *info, const struct lumira_mongo_index *spec)
+/* Whether the index document `info` (listIndexes) has the keys, in order, the uniqueness and,
+ * for a TTL spec, the expiry of `spec`. Directions may be stored as int32, int64 or double. */
+static bool index_matches(const bson_t *info, const struct lumira_mongo_index *spec, int64_t ttl)
 {
     bson_iter_t it, key;
     size_t f = 0;
@@ -302,6 +321,9 @@ static bool index_matches(const bson_t *info, const struct lumira_mongo_index *s
 
     if (bson_iter_init_find(&it, info, "unique"))
         unique = bson_iter_as_bool(&it);
+    if (ttl >= 0 && (!bson_iter_init_find(&it, info, "expireAfterSeconds") ||
+                     bson_iter_as_int64(&it) != ttl))
+        return false;
     if (unique != spec->unique || !bson_iter_init_find(&it, info, "key") ||
         !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &key))
         return false;
@@ -318,9 +340,10 @@ static bool index_matches(const bson_t *info, const struct lumira_mongo_index *s
 /* Server error code of listIndexes on a collection that does not exist yet. */
 #define MONGO_NAMESPACE_NOT_FOUND 26
 
-enum lumira_err lumira_mongo_ensure_indexes(struct lumira_mongo *m, const char *coll,
-                                            const struct lumira_mongo_index *specs, size_t n,
-                                            char *err, size_t errlen)
+/* Both ensure functions: every spec with expiry `ttl` (< 0: none). */
+static enum lumira_err ensure(struct lumira_mongo *m, const char *coll,
+                              const struct lumira_mongo_index *specs, size_t n, int64_t ttl,
+                              char *err, size_t errlen)
 {
     mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
     mongoc_cursor_t *cur;
@@ -349,7 +372,7 @@ enum lumira_err lumira_mongo_ensure_indexes(struct lumira_mongo *m, const char *
             if (strcmp(name, specs[i].name) != 0)
                 continue;
             found[i] = true;
-            if (!index_matches(info, &specs[i])) {
+            if (!index_matches(info, &specs[i], ttl)) {
                 (void)lumira_str_fmt(err, errlen, "index %s.%s exists with other keys or options",
                                      coll, name);
                 res = LUMIRA_ECONFIG;
@@ -367,11 +390,25 @@ enum lumira_err lumira_mongo_ensure_indexes(struct lumira_mongo *m, const char *
         if (found[i])
             continue;
         client = lumira_mongo_client(m, err, errlen);
-        res = client != NULL ? create_index(m, client, coll, &specs[i], err, errlen)
+        res = client != NULL ? create_index(m, client, coll, &specs[i], ttl, err, errlen)
                              : LUMIRA_EUNAVAIL;
     }
     free(found);
     return res;
+}
+
+enum lumira_err lumira_mongo_ensure_indexes(struct lumira_mongo *m, const char *coll,
+                                            const struct lumira_mongo_index *specs, size_t n,
+                                            char *err, size_t errlen)
+{
+    return ensure(m, coll, specs, n, -1, err, errlen);
+}
+
+enum lumira_err lumira_mongo_ensure_ttl_index(struct lumira_mongo *m, const char *coll,
+                                              const struct lumira_mongo_index *spec,
+                                              int32_t expire_after_s, char *err, size_t errlen)
+{
+    return ensure(m, coll, spec, 1, expire_after_s < 0 ? 0 : expire_after_s, err, errlen);
 }
 
 enum lumira_err lumira_mongo_count(struct lumira_mongo *m, const char *coll, const bson_t *filter,
@@ -452,6 +489,26 @@ enum lumira_err lumira_mongo_insert(struct lumira_mongo *m, const char *coll, co
         return LUMIRA_EUNAVAIL;
     if (!mongoc_collection_insert_one(c, doc, NULL, NULL, &error))
         res = lumira_mongo_fail(m, &error, err, errlen);
+    lumira_mongo_collection_release(m, c);
+    return res;
+}
+
+enum lumira_err lumira_mongo_delete(struct lumira_mongo *m, const char *coll, const bson_t *filter,
+                                    char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    bson_t reply;
+    bson_iter_t it;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    if (!mongoc_collection_delete_one(c, filter, NULL, &reply, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    else if (bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 0)
+        res = LUMIRA_ENOTFOUND;
+    bson_destroy(&reply);
     lumira_mongo_collection_release(m, c);
     return res;
 }

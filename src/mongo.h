@@ -90,8 +90,9 @@ const char *lumira_mongo_dbname(const struct lumira_mongo *m);
 const char *lumira_mongo_hosts(const struct lumira_mongo *m);
 
 /* Sends {ping: 1} to the admin database. On LUMIRA_OK *rtt_ms is the round trip. On failure
- * returns LUMIRA_ETIMEDOUT (the driver gave up on a timeout; the message says "timeout") or
- * LUMIRA_EUNAVAIL, writes a short message to `err`, and marks the client as failed. */
+ * returns LUMIRA_ETIMEDOUT (the driver gave up on a timeout; the message says "timeout"),
+ * LUMIRA_ECONFIG (the server refused the URI's credentials) or LUMIRA_EUNAVAIL, writes a short
+ * message to `err`, and marks the client as failed after a network failure. */
 enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char *err,
                                   size_t errlen) LUMIRA_WARN_UNUSED;
 
@@ -136,6 +137,16 @@ enum lumira_err lumira_mongo_ensure_indexes(struct lumira_mongo *m, const char *
                                             const struct lumira_mongo_index *specs, size_t n,
                                             char *err, size_t errlen) LUMIRA_WARN_UNUSED;
 
+/* lumira_mongo_ensure_indexes() for one TTL index (`spec` on a date field, expireAfterSeconds
+ * `expire_after_s`; an index of that name with another expiry is a LUMIRA_ECONFIG too). A server
+ * that does not implement TTL indexes (FerretDB 1.24 answers NotImplemented) gets none: that is
+ * logged at each worker's start and is no error, and its documents are never removed by the
+ * server. Nothing may depend on the removal: a TTL index only keeps a collection small. */
+enum lumira_err lumira_mongo_ensure_ttl_index(struct lumira_mongo *m, const char *coll,
+                                              const struct lumira_mongo_index *spec,
+                                              int32_t expire_after_s, char *err,
+                                              size_t errlen) LUMIRA_WARN_UNUSED;
+
 /* Finds the first document of `coll` matching `filter` and copies it into *out (when `out` is
  * not NULL; the caller bson_destroy()s it). LUMIRA_ENOTFOUND when none. */
 enum lumira_err lumira_mongo_find_one(struct lumira_mongo *m, const char *coll,
@@ -144,6 +155,10 @@ enum lumira_err lumira_mongo_find_one(struct lumira_mongo *m, const char *coll,
 
 /* Inserts `doc` into `coll`. LUMIRA_EEXIST when a unique index already holds its key. */
 enum lumira_err lumira_mongo_insert(struct lumira_mongo *m, const char *coll, const bson_t *doc,
+                                    char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Deletes the first document of `coll` matching `filter`. LUMIRA_ENOTFOUND when none did. */
+enum lumira_err lumira_mongo_delete(struct lumira_mongo *m, const char *coll, const bson_t *filter,
                                     char *err, size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* Applies `update` ({$set: ...}, ...) to the first document of `coll` matching `filter`.

@@ -228,8 +228,43 @@ out:
     return err;
 }
 
-enum lumira_err lumira_n8n_sig_verify(const char *header, size_t hlen, const char *body,
-                                      size_t blen, const char *secret, char *why, size_t whylen)
+bool lumira_n8n_timestamp_parse(const char *s, size_t len, int64_t *ms)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (s == NULL || len == 0 || len > LUMIRA_MAX_TIMESTAMP_DIGITS)
+        return false;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0'); /* 15 digits cannot overflow */
+    }
+    *ms = (int64_t)v;
+    return true;
+}
+
+bool lumira_n8n_nonce_valid(const char *s, size_t len)
+{
+    size_t i;
+
+    if (s == NULL || len == 0 || len > LUMIRA_MAX_NONCE)
+        return false;
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* The check of both forms: X-N8N-Signature against HMAC(secret, prefix + body), `prefix`
+ * (`plen` bytes) empty for the body-only form. */
+static enum lumira_err n8n_verify(const char *header, size_t hlen, const char *prefix,
+                                  size_t plen, const char *body, size_t blen, const char *secret,
+                                  char *why, size_t whylen)
 {
     unsigned char got[LUMIRA_SHA256_LEN], mac[LUMIRA_SHA256_LEN];
     const char *s = header;
@@ -256,13 +291,40 @@ enum lumira_err lumira_n8n_sig_verify(const char *header, size_t hlen, const cha
         say(why, whylen, "signature is not valid %s", len == MAC_HEX_LEN ? "hex" : "base64");
         return LUMIRA_EINVAL;
     }
-    err = lumira_hmac_sha256(secret, strlen(secret), blen > 0 ? body : "", blen, mac);
+    err = lumira_hmac_sha256_cat(secret, strlen(secret), prefix, plen, blen > 0 ? body : "",
+                                 blen, mac);
     if (err != LUMIRA_OK) {
         say(why, whylen, "HMAC failed");
     } else if (!lumira_ct_equal(mac, got, sizeof(mac))) {
-        say(why, whylen, "signature does not match");
+        say(why, whylen, "signature does not match%s", plen > 0 ? " (timestamp.nonce.body)" : "");
         err = LUMIRA_EINVAL;
     }
     OPENSSL_cleanse(mac, sizeof(mac));
     return err;
+}
+
+enum lumira_err lumira_n8n_sig_verify(const char *header, size_t hlen, const char *body,
+                                      size_t blen, const char *secret, char *why, size_t whylen)
+{
+    return n8n_verify(header, hlen, "", 0, body, blen, secret, why, whylen);
+}
+
+enum lumira_err lumira_n8n_sig_verify_replay(const char *header, size_t hlen, const char *ts,
+                                             size_t tslen, const char *nonce, size_t noncelen,
+                                             const char *body, size_t blen, const char *secret,
+                                             char *why, size_t whylen)
+{
+    char prefix[LUMIRA_MAX_TIMESTAMP_DIGITS + 1 + LUMIRA_MAX_NONCE + 1];
+    int64_t ms;
+
+    if (!lumira_n8n_timestamp_parse(ts, tslen, &ms) || !lumira_n8n_nonce_valid(nonce, noncelen)) {
+        say(why, whylen, "malformed timestamp or nonce");
+        return LUMIRA_EINVAL;
+    }
+    memcpy(prefix, ts, tslen);
+    prefix[tslen] = '.';
+    memcpy(prefix + tslen + 1, nonce, noncelen);
+    prefix[tslen + 1 + noncelen] = '.';
+    return n8n_verify(header, hlen, prefix, tslen + noncelen + 2, body, blen, secret, why,
+                      whylen);
 }

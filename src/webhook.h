@@ -1,6 +1,7 @@
 #ifndef LUMIRA_WEBHOOK_H
 #define LUMIRA_WEBHOOK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,5 +49,22 @@ enum lumira_err lumira_stripe_sig_verify(const char *header, size_t hlen, const 
 enum lumira_err lumira_n8n_sig_verify(const char *header, size_t hlen, const char *body,
                                       size_t blen, const char *secret, char *why,
                                       size_t whylen) LUMIRA_WARN_UNUSED;
+
+/* The replay-safe form of the n8n callback (the original's later version): the same header, but
+ * the HMAC is over "<ts>.<nonce>.<raw body>", ts and nonce exactly as received in X-Timestamp
+ * and X-Nonce. `ts` (`tslen` bytes) must have passed lumira_n8n_timestamp_parse() and `nonce`
+ * lumira_n8n_nonce_valid() (else LUMIRA_EINVAL, nothing computed). Same results as
+ * lumira_n8n_sig_verify(); the time is not looked at here. */
+enum lumira_err lumira_n8n_sig_verify_replay(const char *header, size_t hlen, const char *ts,
+                                             size_t tslen, const char *nonce, size_t noncelen,
+                                             const char *body, size_t blen, const char *secret,
+                                             char *why, size_t whylen) LUMIRA_WARN_UNUSED;
+
+/* Parses an X-Timestamp: 1 to LUMIRA_MAX_TIMESTAMP_DIGITS decimal digits (Unix milliseconds),
+ * nothing else (no sign, space or exponent). Returns false when malformed. */
+bool lumira_n8n_timestamp_parse(const char *s, size_t len, int64_t *ms);
+
+/* Whether an X-Nonce is 1 to LUMIRA_MAX_NONCE characters of [A-Za-z0-9._:-]. */
+bool lumira_n8n_nonce_valid(const char *s, size_t len);
 
 #endif

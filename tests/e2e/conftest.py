@@ -29,8 +29,10 @@ VAR = os.environ.get("LUMIRA_TEST_VAR", os.path.join(os.path.dirname(__file__), 
 STRIPE_KEY = "sk_test_123"
 
 
-def dev(*args, check=True):
+def dev(*args, check=True, workers=None):
     env = dict(os.environ, LUMIRA_STACK="test")
+    if workers is not None:
+        env["LUMIRA_WORKERS"] = str(workers)  # scripts/dev's workers per program
     return subprocess.run([DEV, *args], env=env, check=check, capture_output=True, text=True,
                           timeout=120)
 
@@ -204,10 +206,11 @@ def wait_ready(api, timeout=30.0):
 
 
 @contextlib.contextmanager
-def program_env(group, *changes):
+def program_env(group, *changes, workers=None):
     """Runs the body with program `group` restarted with its environment changed
-    (NAME=VALUE or -NAME); restores the stack's own environment afterwards."""
-    dev("restart", group, *changes)
+    (NAME=VALUE or -NAME), and with `workers` workers when given; restores the stack's own
+    environment (and worker count) afterwards."""
+    dev("restart", group, *changes, workers=workers)
     try:
         yield
     finally:
@@ -503,14 +506,19 @@ def stripe_event(order_id, amount, type="payment_intent.succeeded", event_id=Non
     return json.dumps(event, separators=(",", ":")).encode(), event_id
 
 
-def sign_n8n(body, secret=None, form="hex"):
+def sign_n8n(body, secret=None, form="hex", timestamp=None, nonce=None):
     """The X-N8N-Signature header value for raw `body` (bytes): HMAC-SHA256 keyed with
-    N8N_CALLBACK_SECRET, as `form` "hex", "base64" or "sha256=" (prefixed hex)."""
+    N8N_CALLBACK_SECRET, as `form` "hex", "base64" or "sha256=" (prefixed hex). With `timestamp`
+    and `nonce` (the X-Timestamp and X-Nonce values, as text), over "<timestamp>.<nonce>.<body>"
+    (the replay-safe form of API.md); else over the body alone."""
     import base64
     import hashlib
     import hmac
     secret = secret if secret is not None else read_secrets()["N8N_CALLBACK_SECRET"]
-    mac = hmac.new(secret.encode(), body, hashlib.sha256)
+    signed = body
+    if timestamp is not None or nonce is not None:
+        signed = ("%s.%s." % (timestamp, nonce)).encode() + body
+    mac = hmac.new(secret.encode(), signed, hashlib.sha256)
     if form == "hex":
         return mac.hexdigest()
     if form == "base64":
@@ -518,6 +526,15 @@ def sign_n8n(body, secret=None, form="hex"):
     if form in ("sha256=", "sha256"):
         return "sha256=" + mac.hexdigest()
     raise ValueError("form must be hex, base64 or sha256=, not %r" % (form,))
+
+
+def n8n_headers(body, secret=None, form="hex", timestamp=None, nonce=None):
+    """The headers of a replay-safe n8n callback of raw `body`: X-Timestamp (now, Unix ms,
+    unless given), X-Nonce (fresh unless given) and X-N8N-Signature over both and the body."""
+    timestamp = str(int(time.time() * 1000)) if timestamp is None else str(timestamp)
+    nonce = os.urandom(12).hex() if nonce is None else nonce
+    return {"X-Timestamp": timestamp, "X-Nonce": nonce,
+            "X-N8N-Signature": sign_n8n(body, secret, form, timestamp, nonce)}
 
 
 def checkout(api, level, email=None, **form_over):

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (bearer, body_json, checkout, create_expert, login, sign_n8n, sign_stripe,
-                      stripe_event, unique_email)
+from conftest import (bearer, body_json, checkout, create_expert, login, n8n_headers, sign_n8n,
+                      sign_stripe, stripe_event, unique_email)
 
 CHECKOUT = "/api/stripe/create-payment-intent"
 WEBHOOK = "/api/stripe/webhook"
@@ -156,15 +156,23 @@ def order_in(api, token, status, email=None):
     return o
 
 
-def post_callback(api, obj, form="hex", signature=None, raw=None):
-    """POSTs an n8n callback, signed over its exact bytes unless `signature` is given (False:
-    no X-N8N-Signature header)."""
+def post_callback(api, obj, form="hex", signature=None, raw=None, replay=True, timestamp=None,
+                  nonce=None, headers=None):
+    """POSTs an n8n callback in the replay-safe form (X-Timestamp now, a fresh X-Nonce, unless
+    given), signed over "<timestamp>.<nonce>.<exact bytes>" unless `signature` is given (False:
+    no X-N8N-Signature header). replay=False: the body-only form, without the two headers.
+    `headers` are added last (and may replace any of these)."""
     body = raw if raw is not None else json.dumps(obj, separators=(",", ":")).encode()
     h = {"Content-Type": "application/json"}
-    if signature is None:
+    if replay:
+        h.update(n8n_headers(body, form=form, timestamp=timestamp, nonce=nonce))
+    else:
         h["X-N8N-Signature"] = sign_n8n(body, form=form)
-    elif signature is not False:
+    if signature is False:
+        del h["X-N8N-Signature"]
+    elif signature is not None:
         h["X-N8N-Signature"] = signature
+    h.update(headers or {})
     return api.post(CALLBACK, data=body, headers=h)
 
 

@@ -10,7 +10,8 @@ docs/BENCHMARKS.md."""
 
 import pytest
 
-from conftest import bearer, checkout, create_expert, login, stripe_event, unique_email
+from conftest import (bearer, checkout, create_expert, login, program_env, stripe_event,
+                      unique_email)
 from orders_util import new_order, paid_order, patch, post_callback, post_webhook
 
 
@@ -58,14 +59,30 @@ def test_budget_login(api, dbproxy, people):
 
 
 def test_budget_ready(api, dbproxy):
-    """The readiness check is its probe's ping."""
+    """The readiness check is its probe's ping (the test stack runs with READY_CACHE_MS=0)."""
     check(dbproxy, lambda: api.get("/api/ready"), {"ping": 1}, "lumira-ready-probe")
 
 
+def test_budget_ready_cached(api, dbproxy):
+    """With READY_CACHE_MS (1000 by default), a worker's answers within that time reuse its
+    last check: no command at all."""
+    with program_env("ready", "READY_CACHE_MS=60000", workers=1):
+        check(dbproxy, lambda: api.get("/api/ready"), {}, "lumira-ready-probe")
+
+
 def test_budget_deep_health(api, dbproxy, people):
-    """Its own ping and four counts (the probe's ping every 5 s is lumira-health-probe's)."""
+    """The admin's account (by _id: the stored role decides), its own ping and four counts (the
+    probe's ping every 5 s is lumira-health-probe's)."""
     check(dbproxy, lambda: api.get("/api/health/deep", headers=bearer(people["admin_token"])),
-          {"ping": 1, "aggregate": 4}, "lumira-health")
+          {"find": 1, "ping": 1, "aggregate": 4}, "lumira-health")
+
+
+def test_budget_register(api, dbproxy, people):
+    """The admin's account by _id, then the insert (its unique index refuses a taken address)."""
+    body = lambda: {"email": unique_email("budget-reg"), "password": "secret-123", "name": "B"}
+    check(dbproxy, lambda: api.post("/api/expert/register", json=body(),
+                                    headers=bearer(people["admin_token"])),
+          {"find": 1, "insert": 1}, "lumira-auth", status=201)
 
 
 def test_budget_order_by_id(api, dbproxy, people):
@@ -183,4 +200,5 @@ def test_budget_process_order_and_callback(api, dbproxy, people, n8n):
     by_name, r = counted(dbproxy, lambda: post_callback(
         api, {"orderId": o["orderId"], "success": True, "generatedContent": {"reading": "..."}}))
     assert r.status_code == 200, r.text
-    assert by_name == {"find": 1, "update": 1}, by_name
+    # The nonce (insert into n8n_nonces under its unique _id), the order, the update.
+    assert by_name == {"insert": 1, "find": 1, "update": 1}, by_name

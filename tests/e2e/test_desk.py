@@ -302,7 +302,9 @@ def test_callback_hex_signature_in_upper_case(api, expert, mongo_db):
     order = processing_order(api, expert["token"])
     body = json.dumps({"orderId": order["orderId"], "success": True,
                        "generatedContent": CONTENT}).encode()
-    r = post_callback(api, None, raw=body, signature=sign_n8n(body).upper())
+    ts, nonce = str(int(time.time() * 1000)), os.urandom(8).hex()
+    r = post_callback(api, None, raw=body, timestamp=ts, nonce=nonce,
+                      signature=sign_n8n(body, timestamp=ts, nonce=nonce).upper())
     assert r.status_code == 200, r.text
 
 

@@ -37,7 +37,7 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 import openapi_check
-from conftest import BASE, MONGO_URI, bearer, sign_n8n, sign_stripe, unique_email
+from conftest import BASE, MONGO_URI, bearer, n8n_headers, sign_stripe, unique_email
 from orders_util import CALLBACK, CHECKOUT, PROCESS, WEBHOOK, new_expert, new_order, order_in
 
 COLLECTIONS = ("experts", "users", "orders", "counters", "processed_events", "order_assignments",
@@ -291,7 +291,7 @@ def credentials(w, name, body, token=True):
     if cred == "stripe":
         return {"Stripe-Signature": sign_stripe(body)}
     if cred == "n8n":
-        return {"X-N8N-Signature": sign_n8n(body)}
+        return n8n_headers(body)
     return {}
 
 

@@ -17,7 +17,7 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 import openapi_check
-from conftest import BASE, body_json
+from conftest import BASE, VAR, body_json
 
 ALLOWED = "https://desk.oraclelumira.com"
 SECURITY = {
@@ -139,13 +139,31 @@ def test_orders_paths_answer_json_never_a_gateway_error(api):
         assert body_json(r)["code"], path
 
 
+def quick_until_limited(path, most, method="GET", body=None, source=None):
+    """Sends `path` from a fresh address (or `source`) on one connection, as fast as it goes,
+    until the first 429 or `most` requests; returns the statuses."""
+    conn = connection(source or fresh_source())
+    statuses = []
+    try:
+        for _ in range(most):
+            status, headers, data = send(conn, method, path, body)
+            statuses.append(status)
+            if status == 429:
+                check_rate_limited(status, headers, data)
+                break
+    finally:
+        conn.close()
+    return statuses
+
+
 @pytest.mark.smoke
 def test_general_limit_answers_json_429_after_the_burst():
     conn = connection(fresh_source())
     statuses, limited = [], None
     try:
         for _ in range(300):
-            status, headers, data = send(conn, "GET", "/api/health")
+            # A cheap route of the general zone: no token, 401 before any database work.
+            status, headers, data = send(conn, "GET", "/api/expert/verify")
             statuses.append(status)
             if status == 429:
                 limited = (status, headers, data)
@@ -155,7 +173,67 @@ def test_general_limit_answers_json_429_after_the_burst():
     assert limited, "no 429 in %d quick requests" % len(statuses)
     check_rate_limited(*limited)
     # 20 r/s with a burst of 100: the burst is served in full.
-    assert statuses.count(200) >= 100, statuses.count(200)
+    assert statuses.count(401) >= 100, statuses.count(401)
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("path", ["/api/health", "/api/ready"])
+def test_probe_limit_is_small(path):
+    """/api/ready and /api/health: 2 r/s with a burst of 20, a zone of their own."""
+    statuses = quick_until_limited(path, 60)
+    assert statuses[-1] == 429, statuses
+    served = len(statuses) - 1
+    # The burst in full, and not much more (a few tokens come back while the requests run).
+    assert 20 <= served <= 30, statuses
+    # A probe zone of its own: the general API from the same address is not spent.
+    src = fresh_source()
+    quick_until_limited(path, 60, source=src)
+    conn = connection(src)
+    try:
+        assert send(conn, "GET", "/api/expert/verify")[0] == 401
+    finally:
+        conn.close()
+
+
+def test_signed_endpoints_have_a_larger_zone_of_their_own():
+    """Unsigned posts to the n8n callback (refused by the program at once): more than the general
+    zone's burst passes, then 429; the Stripe webhook shares that zone."""
+    src = fresh_source()
+    statuses = quick_until_limited("/api/expert/n8n-callback", 3000, "POST", {}, source=src)
+    assert statuses[-1] == 429, (len(statuses), statuses[-3:])
+    assert len(statuses) - 1 >= 200, len(statuses)
+    assert set(statuses[:-1]) == {400}, set(statuses)
+    conn = connection(src)
+    try:
+        assert send(conn, "POST", "/api/stripe/webhook", {})[0] == 429
+        # The general zone of that address is untouched.
+        assert send(conn, "GET", "/api/expert/verify")[0] == 401
+    finally:
+        conn.close()
+
+
+def test_rejections_are_not_logged_with_their_query_string():
+    """A probe with an e-mail address in its query goes over the limit: nginx's error log has no
+    line of it, and the access log records the 429 with the path alone."""
+    err_log = os.path.join(VAR, "log", "nginx-error.log")
+    access_log = os.path.join(VAR, "log", "nginx-access.log")
+    if not (os.path.exists(err_log) and os.path.exists(access_log)):
+        pytest.skip("not a scripts/dev stack: its nginx logs are elsewhere")
+    marker = "someone-%s@example.com" % os.urandom(4).hex()
+    statuses = quick_until_limited("/api/ready?email=" + marker, 60)
+    assert statuses[-1] == 429, statuses
+    with open(err_log, errors="replace") as f:
+        text = f.read()
+    assert marker not in text
+    assert "limiting requests" not in text
+    rejected = []
+    with open(access_log, errors="replace") as f:
+        for line in f:
+            assert marker not in line
+            entry = json.loads(line)
+            if entry["status"] == 429 and entry["path"] == "/api/ready":
+                rejected.append(entry)
+    assert rejected, "no 429 of /api/ready in the access log"
 
 
 @pytest.mark.smoke

@@ -1,10 +1,13 @@
 """GET /api/ready and /api/ready/verbose through nginx (API.md "Readiness")."""
 
+import json
+import os
 import re
+import time
 
 import pytest
 
-from conftest import (SilentListener, body_json, program_env, read_secrets, wait_ready,
+from conftest import (VAR, SilentListener, body_json, program_env, read_secrets, wait_ready,
                       STRIPE_KEY)
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -244,3 +247,139 @@ def test_ready_head_has_headers_and_no_body(api):
     assert r.status_code == 200
     assert r.headers["X-Ready-Status"] == "ok"
     assert r.content == b""
+
+
+# ---------------------------------------------------------------- cache (READY_CACHE_MS)
+
+def ready_with(*changes):
+    """lumira-ready restarted with `changes` and one worker: every request meets the same
+    cache."""
+    return program_env("ready", *changes, workers=1)
+
+
+def pings(dbproxy):
+    return dbproxy.state()["by_app"].get("lumira-ready-probe", {}).get("ping", 0)
+
+
+def test_ready_cache_reuses_the_last_result_within_its_time(api, dbproxy, standin):
+    with ready_with("READY_CACHE_MS=1500"):
+        check_headers(api.get("/api/ready"), 200, "ok")  # the worker's first check
+        time.sleep(1.6)
+        dbproxy.reset()
+        standin.reset()
+        first = body_json(api.get("/api/ready"))
+        second = body_json(api.get("/api/ready"))
+        # One check (one ping, one Stripe call) for both answers, and its time in both.
+        assert pings(dbproxy) == 1
+        assert standin.state()["requests"] == 1
+        assert first["timestamp"] == second["timestamp"]
+        assert first["ready"] is True and second["ready"] is True
+        time.sleep(1.6)
+        third = body_json(api.get("/api/ready"))
+        assert pings(dbproxy) == 2
+        assert third["timestamp"] > first["timestamp"]
+
+
+def test_ready_cache_keeps_a_not_ready_result_too(api, dbproxy, standin):
+    """Probes of a service that is down cost one check per READY_CACHE_MS, not one each."""
+    with ready_with("READY_CACHE_MS=60000"):
+        standin.fault("error", status=500)
+        r = api.get("/api/ready")
+        check_headers(r, 503, "not-ready")
+        dbproxy.reset()
+        standin.reset()  # Stripe is fine again, but the result is kept
+        for _ in range(5):
+            r = api.get("/api/ready")
+            check_headers(r, 503, "not-ready")
+            assert "500" in body_json(r)["services"]["stripe"]["error"]
+        assert pings(dbproxy) == 0
+        assert standin.state()["requests"] == 0
+
+
+def test_ready_cache_never_keeps_a_cut_check(api, standin):
+    with ready_with("READY_CACHE_MS=60000", "READY_TIMEOUT_MS=700"):
+        standin.fault("hang")
+        check_headers(api.get("/api/ready"), 408, "timeout")
+        standin.reset()
+        check_headers(api.get("/api/ready"), 200, "ok")
+
+
+def test_ready_cache_zero_checks_every_time(api, dbproxy):
+    with ready_with("READY_CACHE_MS=0"):
+        api.get("/api/ready")
+        dbproxy.reset()
+        stamps = [body_json(api.get("/api/ready"))["timestamp"] for _ in range(3)]
+        assert pings(dbproxy) == 3
+        assert len(set(stamps)) == 3 or stamps == sorted(stamps)
+
+
+def test_ready_verbose_always_checks_afresh(api, dbproxy):
+    with ready_with("READY_CACHE_MS=60000"):
+        api.get("/api/ready")
+        dbproxy.reset()
+        for _ in range(3):
+            check_headers(api.get("/api/ready/verbose"), 200, "ok")
+        assert pings(dbproxy) == 3
+
+
+# ---------------------------------------------------------------- production error strings
+
+GENERIC = re.compile(r"^(timeout|connection failed|authentication failed|HTTP \d{3}|"
+                     r"invalid answer|[A-Z_]+ not configured)$")
+
+
+def leaks(r):
+    """What a production answer must never carry: an address, a port, driver or curl text
+    (anywhere in the body; a port-like ":<digits>" in the error strings)."""
+    found = [w for w in ("127.0.0.1", "localhost", "Failed to connect", "mongoc", "curl",
+                         "No suitable servers", "Connection refused", "port", "server selection")
+             if w.lower() in r.text.lower()]
+    s = body_json(r)["services"]
+    for name in ("mongodb", "stripe"):
+        found += re.findall(r":\d+", s[name].get("error", ""))
+    return found
+
+
+def test_ready_production_errors_are_generic(api, dbproxy, standin):
+    log = os.path.join(VAR, "log", "ready.log")
+    with program_env("ready", "LUMIRA_ENV=production", "READY_CACHE_MS=0"):
+        dbproxy.fault("refuse")
+        standin.fault("refuse")
+        try:
+            r = api.get("/api/ready")
+        finally:
+            dbproxy.reset()
+            standin.reset()
+        check_headers(r, 503, "not-ready")
+        s = body_json(r)["services"]
+        assert s["mongodb"]["connected"] is False and s["stripe"]["initialized"] is False
+        assert GENERIC.match(s["mongodb"]["error"]), s["mongodb"]["error"]
+        assert s["mongodb"]["error"] in ("connection failed", "timeout")
+        assert s["stripe"]["error"] == "connection failed"
+        assert not leaks(r), leaks(r)
+        # The detail went to the log.
+        detail = [json.loads(line) for line in open(log, errors="replace")
+                  if "not ready" in line and r.headers["X-Request-Id"] in line]
+        assert detail, "no log line of the failed check"
+        assert "127.0.0.1" in detail[-1]["msg"] or "refused" in detail[-1]["msg"].lower()
+        # Stripe answering 500, and a missing key, are generic too.
+        standin.fault("error", status=500)
+        try:
+            r = api.get("/api/ready")
+        finally:
+            standin.reset()
+        assert body_json(r)["services"]["stripe"]["error"] == "HTTP 500"
+        assert not leaks(r), leaks(r)
+
+
+def test_ready_production_missing_key_says_so(api, standin):
+    with program_env("ready", "LUMIRA_ENV=production", "-STRIPE_SECRET_KEY"):
+        r = api.get("/api/ready")
+        assert body_json(r)["services"]["stripe"]["error"] == "STRIPE_SECRET_KEY not configured"
+
+
+def test_ready_development_errors_keep_the_detail(api, standin):
+    standin.fault("refuse")
+    r = api.get("/api/ready")
+    err = body_json(r)["services"]["stripe"]["error"]
+    assert err != "connection failed" and len(err) > len("connection failed")

@@ -122,10 +122,48 @@ static void check_n8n(const uint8_t *data, size_t size)
     free(h);
 }
 
+/* The input split at its first two newlines as X-Timestamp, X-Nonce and X-N8N-Signature of the
+ * replay-safe form over the fixed body: the header parsers must agree with the verifier, and
+ * nothing forged passes. */
+static void check_n8n_replay(const uint8_t *data, size_t size)
+{
+    const char *s = (const char *)data, *nl1, *nl2;
+    char *ts, *nonce, *h, why[128];
+    size_t tslen, nlen, hlen;
+    int64_t ms;
+    enum lumira_err err;
+
+    nl1 = memchr(s, '\n', size);
+    if (nl1 == NULL)
+        return;
+    nl2 = memchr(nl1 + 1, '\n', size - (size_t)(nl1 + 1 - s));
+    if (nl2 == NULL)
+        return;
+    tslen = (size_t)(nl1 - s);
+    nlen = (size_t)(nl2 - nl1 - 1);
+    hlen = size - (size_t)(nl2 + 1 - s);
+    ts = copy_of(data, tslen);
+    nonce = copy_of((const uint8_t *)nl1 + 1, nlen);
+    h = copy_of((const uint8_t *)nl2 + 1, hlen);
+    err = lumira_n8n_sig_verify_replay(h, hlen, ts, tslen, nonce, nlen, body, sizeof(body) - 1,
+                                       secret, why, sizeof(why));
+    check_why(err, why, sizeof(why));
+    if (err != LUMIRA_EINVAL)
+        abort();
+    if (lumira_n8n_timestamp_parse(ts, tslen, &ms) && (ms < 0 || tslen > LUMIRA_MAX_TIMESTAMP_DIGITS))
+        abort();
+    if (lumira_n8n_nonce_valid(nonce, nlen) && (nlen == 0 || nlen > LUMIRA_MAX_NONCE))
+        abort();
+    free(ts);
+    free(nonce);
+    free(h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_raw_header(data, size);
     check_signed(data, size);
     check_n8n(data, size);
+    check_n8n_replay(data, size);
     return 0;
 }

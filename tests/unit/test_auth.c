@@ -1,5 +1,5 @@
-/* Unit tests of src/auth.c: the Bearer scheme parser and the role check in front of protected
- * handlers, driven through requests made from an environment with HTTP_AUTHORIZATION. Each
+/* Unit tests of src/auth.c: the Bearer scheme parser, the token check in front of protected
+ * handlers and the role rule, driven through requests made from an environment with HTTP_AUTHORIZATION. Each
  * refusal checks the status AND the "code" of the JSON body. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,10 +53,10 @@ static char *make_token(const char *key, enum lumira_role role, int64_t iat_from
     return tok;
 }
 
-/* Runs lumira_auth_require() on a GET whose Authorization header is `authz` (none when NULL).
+/* Runs lumira_auth_token() on a GET whose Authorization header is `authz` (none when NULL).
  * Fills `resp` (the caller cleans it up) and returns the result. */
-static bool require(const char *authz, const char *key, enum lumira_role role,
-                    struct lumira_resp *resp, struct lumira_jwt_claims *claims)
+static bool require(const char *authz, const char *key, struct lumira_resp *resp,
+                    struct lumira_jwt_claims *claims)
 {
     char *header = NULL;
     char *env[] = {"REQUEST_METHOD=GET", "PATH_INFO=/api/expert/verify",
@@ -74,7 +74,7 @@ static bool require(const char *authz, const char *key, enum lumira_role role,
     }
     assert_int_equal(lumira_req_init(&req, env), LUMIRA_OK);
     lumira_resp_init(resp);
-    ok = lumira_auth_require(&req, resp, key, role, claims);
+    ok = lumira_auth_token(&req, resp, key, claims);
     lumira_req_cleanup(&req);
     free(header);
     return ok;
@@ -98,14 +98,13 @@ static void expect_refusal(struct lumira_resp *resp, int status, const char *cod
     lumira_resp_cleanup(resp);
 }
 
-/* Expects a refusal of `authz` for `role` under `key` with `status` and `code`. */
-static void expect_require_fails(const char *authz, const char *key, enum lumira_role role,
-                                 int status, const char *code)
+/* Expects a refusal of `authz` under `key` with `status` and `code`. */
+static void expect_require_fails(const char *authz, const char *key, int status, const char *code)
 {
     struct lumira_resp resp;
     struct lumira_jwt_claims c;
 
-    if (require(authz, key, role, &resp, &c))
+    if (require(authz, key, &resp, &c))
         fail_msg("accepted: %.40s", authz != NULL ? authz : "(no header)");
     expect_refusal(&resp, status, code);
 }
@@ -164,13 +163,13 @@ static void test_auth_bearer_null(void **state)
     assert_false(lumira_auth_bearer(NULL, &tok, &len));
 }
 
-/* ---- lumira_auth_require ---- */
+/* ---- lumira_auth_token ---- */
 
 static void test_auth_require_no_header_401_no_token(void **state)
 {
     (void)state;
-    expect_require_fails(NULL, secret, LUMIRA_ROLE_EXPERT, 401, "NO_TOKEN");
-    expect_require_fails(NULL, secret, LUMIRA_ROLE_ADMIN, 401, "NO_TOKEN");
+    expect_require_fails(NULL, secret, 401, "NO_TOKEN");
+    expect_require_fails(NULL, secret, 401, "NO_TOKEN");
 }
 
 static void test_auth_require_other_scheme_401_no_token(void **state)
@@ -179,13 +178,13 @@ static void test_auth_require_other_scheme_401_no_token(void **state)
     char value[1024];
 
     (void)state;
-    expect_require_fails("Basic dXNlcjpwYXNzd29yZA==", secret, LUMIRA_ROLE_EXPERT, 401, "NO_TOKEN");
-    expect_require_fails("Bearer ", secret, LUMIRA_ROLE_EXPERT, 401, "NO_TOKEN");
-    expect_require_fails("", secret, LUMIRA_ROLE_EXPERT, 401, "NO_TOKEN");
+    expect_require_fails("Basic dXNlcjpwYXNzd29yZA==", secret, 401, "NO_TOKEN");
+    expect_require_fails("Bearer ", secret, 401, "NO_TOKEN");
+    expect_require_fails("", secret, 401, "NO_TOKEN");
     /* A good token under another scheme, or with no scheme, is no token at all. */
     snprintf(value, sizeof(value), "Token %s", tok);
-    expect_require_fails(value, secret, LUMIRA_ROLE_EXPERT, 401, "NO_TOKEN");
-    expect_require_fails(tok, secret, LUMIRA_ROLE_EXPERT, 401, "NO_TOKEN");
+    expect_require_fails(value, secret, 401, "NO_TOKEN");
+    expect_require_fails(tok, secret, 401, "NO_TOKEN");
     free(tok);
 }
 
@@ -196,15 +195,15 @@ static void test_auth_require_bad_token_401_invalid_token(void **state)
     char *authz;
 
     (void)state;
-    expect_require_fails("Bearer not.a.token", secret, LUMIRA_ROLE_EXPERT, 401, "INVALID_TOKEN");
-    expect_require_fails("Bearer x", secret, LUMIRA_ROLE_EXPERT, 401, "INVALID_TOKEN");
+    expect_require_fails("Bearer not.a.token", secret, 401, "INVALID_TOKEN");
+    expect_require_fails("Bearer x", secret, 401, "INVALID_TOKEN");
     authz = bearer(other);
-    expect_require_fails(authz, secret, LUMIRA_ROLE_EXPERT, 401, "INVALID_TOKEN");
+    expect_require_fails(authz, secret, 401, "INVALID_TOKEN");
     free(authz);
     /* One character of the signature changed. */
     good[strlen(good) - 5] = good[strlen(good) - 5] == 'A' ? 'B' : 'A';
     authz = bearer(good);
-    expect_require_fails(authz, secret, LUMIRA_ROLE_EXPERT, 401, "INVALID_TOKEN");
+    expect_require_fails(authz, secret, 401, "INVALID_TOKEN");
     free(authz);
     free(other);
     free(good);
@@ -222,7 +221,7 @@ static void test_auth_require_alg_none_401_invalid_token(void **state)
     (void)state;
     lumira_b64url_encode((const unsigned char *)header, sizeof(header) - 1, h);
     snprintf(value, sizeof(value), "Bearer %s.%.*s.", h, (int)plen, payload);
-    expect_require_fails(value, secret, LUMIRA_ROLE_EXPERT, 401, "INVALID_TOKEN");
+    expect_require_fails(value, secret, 401, "INVALID_TOKEN");
     free(good);
 }
 
@@ -232,21 +231,49 @@ static void test_auth_require_expired_401_token_expired(void **state)
     char *authz = bearer(tok);
 
     (void)state;
-    expect_require_fails(authz, secret, LUMIRA_ROLE_EXPERT, 401, "TOKEN_EXPIRED");
-    expect_require_fails(authz, secret, LUMIRA_ROLE_ADMIN, 401, "TOKEN_EXPIRED");
+    expect_require_fails(authz, secret, 401, "TOKEN_EXPIRED");
+    expect_require_fails(authz, secret, 401, "TOKEN_EXPIRED");
     free(authz);
     free(tok);
 }
 
-static void test_auth_require_expert_on_admin_route_403(void **state)
+/* The token's role is no permission: lumira_auth_token() lets an expert's token through to
+ * the account check (which decides with the stored role), and hands its role back as it is. */
+static void test_auth_require_expert_token_passes_to_the_account_check(void **state)
 {
     char *tok = make_token(secret, LUMIRA_ROLE_EXPERT, -10, 3600);
     char *authz = bearer(tok);
+    struct lumira_resp resp;
+    struct lumira_jwt_claims c;
 
     (void)state;
-    expect_require_fails(authz, secret, LUMIRA_ROLE_ADMIN, 403, "FORBIDDEN");
+    assert_true(require(authz, secret, &resp, &c));
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(c.role, LUMIRA_ROLE_EXPERT);
+    lumira_resp_cleanup(&resp);
     free(authz);
     free(tok);
+}
+
+/* ---- lumira_auth_role_allows ---- */
+
+static void test_auth_role_allows_table(void **state)
+{
+    static const struct {
+        enum lumira_role have, need;
+        bool allowed;
+    } cases[] = {
+        {LUMIRA_ROLE_EXPERT, LUMIRA_ROLE_EXPERT, true}, {LUMIRA_ROLE_ADMIN, LUMIRA_ROLE_EXPERT, true},
+        {LUMIRA_ROLE_ADMIN, LUMIRA_ROLE_ADMIN, true},   {LUMIRA_ROLE_EXPERT, LUMIRA_ROLE_ADMIN, false},
+        {LUMIRA_ROLE_NONE, LUMIRA_ROLE_EXPERT, false},  {LUMIRA_ROLE_NONE, LUMIRA_ROLE_ADMIN, false},
+        {LUMIRA_ROLE_ADMIN, LUMIRA_ROLE_NONE, false},   {LUMIRA_ROLE_NONE, LUMIRA_ROLE_NONE, false},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(cases); i++)
+        if (lumira_auth_role_allows(cases[i].have, cases[i].need) != cases[i].allowed)
+            fail_msg("case %zu: have %d need %d", i, (int)cases[i].have, (int)cases[i].need);
 }
 
 /* Success leaves the response alone and fills the claims. */
@@ -259,7 +286,7 @@ static void test_auth_require_admin_ok(void **state)
 
     (void)state;
     memset(&c, 0, sizeof(c));
-    assert_true(require(authz, secret, LUMIRA_ROLE_ADMIN, &resp, &c));
+    assert_true(require(authz, secret, &resp, &c));
     assert_int_equal(resp.status, 200);
     assert_int_equal(resp.body.len, 0);
     assert_int_equal(c.role, LUMIRA_ROLE_ADMIN);
@@ -267,7 +294,7 @@ static void test_auth_require_admin_ok(void **state)
     assert_string_equal(c.email, "jane@example.com");
     lumira_resp_cleanup(&resp);
     /* An admin may use expert routes too. */
-    assert_true(require(authz, secret, LUMIRA_ROLE_EXPERT, &resp, &c));
+    assert_true(require(authz, secret, &resp, &c));
     assert_int_equal(resp.status, 200);
     lumira_resp_cleanup(&resp);
     free(authz);
@@ -284,7 +311,7 @@ static void test_auth_require_expert_ok_on_expert_route(void **state)
     (void)state;
     snprintf(value, sizeof(value), "bearer   %s  ", tok);
     memset(&c, 0, sizeof(c));
-    assert_true(require(value, secret, LUMIRA_ROLE_EXPERT, &resp, &c));
+    assert_true(require(value, secret, &resp, &c));
     assert_int_equal(resp.status, 200);
     assert_int_equal(resp.body.len, 0);
     assert_int_equal(c.role, LUMIRA_ROLE_EXPERT);
@@ -302,9 +329,9 @@ static void test_auth_require_iat_within_leeway_ok(void **state)
     struct lumira_jwt_claims c;
 
     (void)state;
-    assert_true(require(authz, secret, LUMIRA_ROLE_EXPERT, &resp, &c));
+    assert_true(require(authz, secret, &resp, &c));
     lumira_resp_cleanup(&resp);
-    expect_require_fails(authz_far, secret, LUMIRA_ROLE_EXPERT, 401, "INVALID_TOKEN");
+    expect_require_fails(authz_far, secret, 401, "INVALID_TOKEN");
     free(authz);
     free(authz_far);
     free(tok);
@@ -327,15 +354,15 @@ static void test_auth_require_no_secret_503(void **state)
 
     (void)state;
     for (i = 0; i < ARRAY_LEN(unusable); i++) {
-        expect_require_fails(authz, unusable[i], LUMIRA_ROLE_ADMIN, 503, "SERVICE_UNAVAILABLE");
-        expect_require_fails(authz, unusable[i], LUMIRA_ROLE_EXPERT, 503, "SERVICE_UNAVAILABLE");
+        expect_require_fails(authz, unusable[i], 503, "SERVICE_UNAVAILABLE");
+        expect_require_fails(authz, unusable[i], 503, "SERVICE_UNAVAILABLE");
     }
     /* Even a token signed with the placeholder itself is not accepted. */
     free(authz);
     free(tok);
     tok = make_token(unusable[2], LUMIRA_ROLE_ADMIN, -10, 3600);
     authz = bearer(tok);
-    expect_require_fails(authz, unusable[2], LUMIRA_ROLE_ADMIN, 503, "SERVICE_UNAVAILABLE");
+    expect_require_fails(authz, unusable[2], 503, "SERVICE_UNAVAILABLE");
     free(authz);
     free(tok);
 }
@@ -358,11 +385,10 @@ static void test_auth_require_never_logs_token(void **state)
     assert_true(fd >= 0);
     close(fd);
     assert_int_equal(lumira_log_open("test_auth", path, LUMIRA_LOG_DEBUG), LUMIRA_OK);
-    expect_require_fails(authz_expired, secret, LUMIRA_ROLE_ADMIN, 401, "TOKEN_EXPIRED");
-    expect_require_fails(authz_expert, secret, LUMIRA_ROLE_ADMIN, 403, "FORBIDDEN");
-    expect_require_fails("Bearer abc.def.secretsignature", secret, LUMIRA_ROLE_ADMIN, 401,
+    expect_require_fails(authz_expired, secret, 401, "TOKEN_EXPIRED");
+    expect_require_fails("Bearer abc.def.secretsignature", secret, 401,
                          "INVALID_TOKEN");
-    expect_require_fails(authz_expert, NULL, LUMIRA_ROLE_ADMIN, 503, "SERVICE_UNAVAILABLE");
+    expect_require_fails(authz_expert, NULL, 503, "SERVICE_UNAVAILABLE");
     lumira_log_close();
     assert_int_equal(lumira_log_open("lumira", NULL, LUMIRA_LOG_INFO), LUMIRA_OK);
     f = fopen(path, "r");
@@ -373,7 +399,6 @@ static void test_auth_require_never_logs_token(void **state)
     text[n] = '\0';
     /* One line per refusal. */
     assert_non_null(strstr(text, "expired"));
-    assert_non_null(strstr(text, "admin required"));
     assert_non_null(strstr(text, "rejected"));
     assert_non_null(strstr(text, "JWT_SECRET"));
     assert_null(strstr(text, sig_expired));
@@ -397,7 +422,8 @@ int main(void)
         cmocka_unit_test(test_auth_require_bad_token_401_invalid_token),
         cmocka_unit_test(test_auth_require_alg_none_401_invalid_token),
         cmocka_unit_test(test_auth_require_expired_401_token_expired),
-        cmocka_unit_test(test_auth_require_expert_on_admin_route_403),
+        cmocka_unit_test(test_auth_require_expert_token_passes_to_the_account_check),
+        cmocka_unit_test(test_auth_role_allows_table),
         cmocka_unit_test(test_auth_require_admin_ok),
         cmocka_unit_test(test_auth_require_expert_ok_on_expert_route),
         cmocka_unit_test(test_auth_require_iat_within_leeway_ok),

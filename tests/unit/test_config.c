@@ -88,6 +88,9 @@ static void test_config_load_defaults_empty_env(void **state)
     assert_int_equal(cfg.ready_timeout_ms, 5000);
     assert_int_equal(cfg.ready_mongo_timeout_ms, 2000);
     assert_int_equal(cfg.ready_stripe_timeout_ms, 3000);
+    assert_int_equal(cfg.ready_cache_ms, 1000);
+    assert_true(cfg.n8n_require_replay);
+    assert_int_equal(cfg.n8n_max_skew_ms, 300000);
     assert_null(cfg.commit_sha);
     lumira_config_cleanup(&cfg);
 }
@@ -334,6 +337,69 @@ static void test_config_timeouts_invalid(void **state)
 }
 
 /* The getter itself: bounds are inclusive, *out is left alone on error, err may be NULL. */
+/* READY_CACHE_MS: 0 (no cache) to 600000; N8N_CALLBACK_MAX_SKEW_MS: 1000 to 86400000. */
+static void test_config_cache_and_skew_bounds(void **state)
+{
+    static const struct {
+        const char *name, *value;
+        int64_t want;
+    } good[] = {
+        {"READY_CACHE_MS", "0", 0},
+        {"READY_CACHE_MS", "1", 1},
+        {"READY_CACHE_MS", "600000", 600000},
+        {"N8N_CALLBACK_MAX_SKEW_MS", "1000", 1000},
+        {"N8N_CALLBACK_MAX_SKEW_MS", "86400000", 86400000},
+    };
+    static const struct {
+        const char *name, *value;
+    } bad[] = {
+        {"READY_CACHE_MS", "-1"},
+        {"READY_CACHE_MS", "600001"},
+        {"READY_CACHE_MS", "1s"},
+        {"READY_CACHE_MS", SECRET_LIKE},
+        {"N8N_CALLBACK_MAX_SKEW_MS", "999"},
+        {"N8N_CALLBACK_MAX_SKEW_MS", "0"},
+        {"N8N_CALLBACK_MAX_SKEW_MS", "86400001"},
+        {"N8N_CALLBACK_MAX_SKEW_MS", SECRET_LIKE},
+    };
+    struct lumira_config cfg;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(load_one(&cfg, good[i].name, good[i].value), LUMIRA_OK);
+        assert_int_equal(good[i].name[0] == 'R' ? cfg.ready_cache_ms : cfg.n8n_max_skew_ms,
+                         good[i].want);
+        lumira_config_cleanup(&cfg);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        check_rejected(bad[i].name, bad[i].value);
+}
+
+static void test_config_replay_protection_bool(void **state)
+{
+    static const struct {
+        const char *value;
+        bool want;
+    } good[] = {
+        {"true", true}, {"TRUE", true}, {"1", true},   {"yes", true},
+        {"false", false}, {"False", false}, {"0", false}, {"no", false},
+    };
+    static const char *const bad[] = {"ture", "2", " true", "true ", "on", "-", SECRET_LIKE};
+    struct lumira_config cfg;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(
+            load_one(&cfg, "N8N_CALLBACK_REQUIRE_REPLAY_PROTECTION", good[i].value), LUMIRA_OK);
+        assert_int_equal(cfg.n8n_require_replay, good[i].want);
+        lumira_config_cleanup(&cfg);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        check_rejected("N8N_CALLBACK_REQUIRE_REPLAY_PROTECTION", bad[i]);
+}
+
 static void test_config_get_int_bounds(void **state)
 {
     static const char *const pairs[] = {"N", "10", "BAD", "x", NULL};
@@ -786,6 +852,8 @@ int main(void)
         cmocka_unit_test(test_config_env_invalid),
         cmocka_unit_test(test_config_timeouts_valid),
         cmocka_unit_test(test_config_timeouts_invalid),
+        cmocka_unit_test(test_config_cache_and_skew_bounds),
+        cmocka_unit_test(test_config_replay_protection_bool),
         cmocka_unit_test(test_config_get_int_bounds),
         cmocka_unit_test(test_config_jwt_expires_valid),
         cmocka_unit_test(test_config_jwt_expires_invalid),

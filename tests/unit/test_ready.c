@@ -17,6 +17,10 @@
 /* Slack on top of a timeout before a test calls it ignored: machines are shared and noisy. */
 #define MARGIN_MS 1200
 
+/* What Stripe answers to GET /v1/balance (the check wants a balance object). */
+#define BALANCE "{\"object\":\"balance\",\"available\":[]}"
+static const struct tu_http_opts balance = {.body = BALANCE};
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -98,7 +102,7 @@ static void test_ready_run_without_mongo_uri(void **state)
 
 static void test_ready_run_all_ok(void **state)
 {
-    struct tu_http_server *srv = tu_http_start(NULL);
+    struct tu_http_server *srv = tu_http_start(&balance);
     struct tu_mongo *db = tu_mongo_start(0);
     struct lumira_stripe *s = stripe_on(tu_http_base(srv), KEY);
     struct lumira_probe *p = probe_on(tu_mongo_port(db), 2000);
@@ -131,7 +135,7 @@ static void test_ready_run_stripe_key_placeholder(void **state)
 {
     static const char *const keys[] = {NULL, "", "REPLACE_WITH_STRIPE_SECRET_KEY",
                                        "sk_test_changeme"};
-    struct tu_http_server *srv = tu_http_start(NULL);
+    struct tu_http_server *srv = tu_http_start(&balance);
     struct lumira_ready_report rep;
     long long took;
     size_t i;
@@ -171,7 +175,9 @@ static void test_ready_run_stripe_500(void **state)
     assert_false(rep.stripe.ok);
     assert_non_null(strstr(rep.stripe.error, "500"));
     assert_null(strstr(rep.stripe.error, KEY));
+    assert_string_equal(rep.stripe.generic, "HTTP 500");
     assert_true(rep.mongo.ok);
+    assert_string_equal(rep.mongo.generic, "");
     assert_true(lumira_probe_free(p));
     lumira_stripe_free(s);
     tu_mongo_stop(db);
@@ -193,6 +199,7 @@ static void test_ready_run_stripe_refused(void **state)
     assert_false(rep.stripe.ok);
     assert_true(rep.stripe.error[0] != '\0');
     assert_null(strstr(rep.stripe.error, KEY));
+    assert_string_equal(rep.stripe.generic, "connection failed");
     assert_true(took < MARGIN_MS);
     lumira_stripe_free(s);
 }
@@ -234,6 +241,9 @@ static void test_ready_run_total_budget_cut(void **state)
     assert_true(rep.stripe.cut);
     assert_false(rep.stripe.ok);
     assert_non_null(strstr(rep.stripe.error, "timeout"));
+    assert_string_equal(rep.stripe.generic, "timeout");
+    /* A cut check is not a complete result: it is never reused. */
+    assert_false(lumira_ready_complete(&rep));
     assert_true(took < 300 + MARGIN_MS);
     lumira_stripe_free(s);
     tu_http_stop(srv);
@@ -244,7 +254,7 @@ static void test_ready_run_total_budget_cut(void **state)
 static void test_ready_run_mongo_silent_timeout(void **state)
 {
     struct tu_silent *peer = tu_silent_start();
-    struct tu_http_server *srv = tu_http_start(NULL);
+    struct tu_http_server *srv = tu_http_start(&balance);
     struct lumira_stripe *s = stripe_on(tu_http_base(srv), KEY);
     struct lumira_probe *p = probe_on(tu_silent_port(peer), 300);
     struct lumira_ready_report rep;
@@ -268,7 +278,7 @@ static void test_ready_run_mongo_silent_timeout(void **state)
 static void test_ready_run_mongo_budget_cut(void **state)
 {
     struct tu_silent *peer = tu_silent_start();
-    struct tu_http_server *srv = tu_http_start(NULL);
+    struct tu_http_server *srv = tu_http_start(&balance);
     struct lumira_stripe *s = stripe_on(tu_http_base(srv), KEY);
     struct lumira_probe *p = probe_on(tu_silent_port(peer), 3000);
     struct lumira_ready_report rep;
@@ -288,7 +298,7 @@ static void test_ready_run_mongo_budget_cut(void **state)
 
 static void test_ready_run_mongo_refused(void **state)
 {
-    struct tu_http_server *srv = tu_http_start(NULL);
+    struct tu_http_server *srv = tu_http_start(&balance);
     struct lumira_stripe *s = stripe_on(tu_http_base(srv), KEY);
     struct lumira_probe *p = probe_on(tu_closed_port(), 2000);
     struct lumira_ready_report rep;
@@ -301,6 +311,8 @@ static void test_ready_run_mongo_refused(void **state)
     assert_false(rep.mongo.ok);
     assert_false(rep.mongo.cut);
     assert_true(rep.mongo.error[0] != '\0');
+    assert_string_equal(rep.mongo.generic, "connection failed");
+    assert_true(lumira_ready_complete(&rep));
     assert_true(rep.stripe.ok);
     assert_true(lumira_probe_free(p));
     lumira_stripe_free(s);
@@ -310,7 +322,7 @@ static void test_ready_run_mongo_refused(void **state)
 /* Both checks take about 400 ms; run one after the other they would take 800. */
 static void test_ready_run_checks_concurrent(void **state)
 {
-    struct tu_http_opts o = {.delay_ms = 400};
+    struct tu_http_opts o = {.body = BALANCE, .delay_ms = 400};
     struct tu_http_server *srv = tu_http_start(&o);
     struct tu_mongo *db = tu_mongo_start(400);
     struct lumira_stripe *s = stripe_on(tu_http_base(srv), KEY);
@@ -336,7 +348,7 @@ static void test_ready_run_checks_concurrent(void **state)
 /* The same with a database that never answers and gives up after 400 ms. */
 static void test_ready_run_checks_concurrent_mongo_failing(void **state)
 {
-    struct tu_http_opts o = {.delay_ms = 400};
+    struct tu_http_opts o = {.body = BALANCE, .delay_ms = 400};
     struct tu_http_server *srv = tu_http_start(&o);
     struct tu_silent *peer = tu_silent_start();
     struct lumira_stripe *s = stripe_on(tu_http_base(srv), KEY);
@@ -350,10 +362,49 @@ static void test_ready_run_checks_concurrent_mongo_failing(void **state)
     assert_true(rep.stripe.ok);
     assert_false(rep.mongo.ok);
     assert_non_null(strstr(rep.mongo.error, "timeout"));
+    assert_string_equal(rep.mongo.generic, "timeout");
     assert_true(took < 750);
     probe_drain_free(p, peer);
     lumira_stripe_free(s);
     tu_http_stop(srv);
+}
+
+/* A 2xx that is not a balance (a proxy's page) and a 401 (a revoked key) are failures, each
+ * with its generic kind; the detail never carries the key. */
+static void test_ready_run_stripe_generic_kinds(void **state)
+{
+    static const struct {
+        int status;
+        const char *body, *generic;
+    } cases[] = {
+        {200, "<html>portal</html>", "invalid answer"},
+        {200, "{\"object\":\"customer\"}", "invalid answer"},
+        {200, "{}", "invalid answer"},
+        {401, "{\"error\":{\"type\":\"invalid_request_error\"}}", "authentication failed"},
+        {429, "{}", "HTTP 429"},
+        {503, "{}", "HTTP 503"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tu_http_opts o = {.status = cases[i].status, .body = cases[i].body};
+        struct tu_http_server *srv = tu_http_start(&o);
+        struct lumira_stripe *s = stripe_on(tu_http_base(srv), KEY);
+        struct lumira_ready_report rep;
+        long long took;
+
+        run(NULL, s, 5000, 2000, 3000, &rep, &took);
+        assert_false(rep.stripe.ok);
+        if (strcmp(rep.stripe.generic, cases[i].generic) != 0)
+            fail_msg("case %zu: \"%s\", want \"%s\"", i, rep.stripe.generic, cases[i].generic);
+        assert_true(rep.stripe.error[0] != '\0');
+        assert_null(strstr(rep.stripe.error, KEY));
+        assert_string_equal(rep.mongo.generic, "MONGODB_URI not configured");
+        assert_true(lumira_ready_complete(&rep));
+        lumira_stripe_free(s);
+        tu_http_stop(srv);
+    }
 }
 
 int main(void)
@@ -371,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_ready_run_mongo_refused),
         cmocka_unit_test(test_ready_run_checks_concurrent),
         cmocka_unit_test(test_ready_run_checks_concurrent_mongo_failing),
+        cmocka_unit_test(test_ready_run_stripe_generic_kinds),
     };
 
     return cmocka_run_group_tests_name("ready", tests, group_setup, NULL);

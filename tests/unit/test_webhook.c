@@ -33,6 +33,11 @@
 #define N8N_BODY "{\"orderId\":\"65a1\",\"success\":true}"
 #define KAT_N8N_HEX "ed8cbc165d0d067657aa3f003c53d77061de5b5d2eaed1f4d34cc0fa8fbd5c22"
 #define KAT_N8N_B64 "7Yy8Fl0NBnZXqj8APFPXcGHeW10urtH000zA+o+9XCI="
+/* printf '%s' '1767225600123.n-1:a_b.{"orderId":"65a1","success":true}' |
+ *     openssl dgst -sha256 -hmac n8n-callback-secret */
+#define N8N_TS "1767225600123"
+#define N8N_NONCE "n-1:a_b"
+#define KAT_N8N_REPLAY "301f8714d19eb91c4a4cac1061b901aec2e5999d91d22b02af71716a083dda1e"
 
 /* HMAC-SHA256 of `len` bytes under `secret` by OpenSSL, as lowercase hex into out[65]. */
 static void ref_hex(const char *secret, const void *data, size_t len, char out[65])
@@ -639,6 +644,107 @@ static void test_n8n_sig_huge_header(void **state)
     free(h);
 }
 
+/* ---- replay-safe n8n callbacks ---- */
+
+static enum lumira_err n8n_replay(const char *header, const char *ts, const char *nonce,
+                                  const char *body)
+{
+    char why[128];
+
+    return lumira_n8n_sig_verify_replay(header, strlen(header), ts, strlen(ts), nonce,
+                                        strlen(nonce), body, strlen(body), N8N_SECRET, why,
+                                        sizeof(why));
+}
+
+static void test_n8n_replay_sig_known_answer(void **state)
+{
+    (void)state;
+    assert_int_equal(n8n_replay(KAT_N8N_REPLAY, N8N_TS, N8N_NONCE, N8N_BODY), LUMIRA_OK);
+    assert_int_equal(n8n_replay("sha256=" KAT_N8N_REPLAY, N8N_TS, N8N_NONCE, N8N_BODY),
+                     LUMIRA_OK);
+    /* Each part is covered: another timestamp, nonce or body does not match. */
+    assert_int_equal(n8n_replay(KAT_N8N_REPLAY, "1767225600124", N8N_NONCE, N8N_BODY),
+                     LUMIRA_EINVAL);
+    assert_int_equal(n8n_replay(KAT_N8N_REPLAY, N8N_TS, "n-2:a_b", N8N_BODY), LUMIRA_EINVAL);
+    assert_int_equal(n8n_replay(KAT_N8N_REPLAY, N8N_TS, N8N_NONCE, N8N_BODY " "),
+                     LUMIRA_EINVAL);
+    /* The body-only MAC is not the replay-safe one, nor the other way round. */
+    assert_int_equal(n8n_replay(KAT_N8N_HEX, N8N_TS, N8N_NONCE, N8N_BODY), LUMIRA_EINVAL);
+    {
+        char why[128];
+
+        assert_int_equal(lumira_n8n_sig_verify(KAT_N8N_REPLAY, strlen(KAT_N8N_REPLAY), N8N_BODY,
+                                               strlen(N8N_BODY), N8N_SECRET, why, sizeof(why)),
+                         LUMIRA_EINVAL);
+    }
+    /* Malformed replay headers: nothing is computed. */
+    assert_int_equal(n8n_replay(KAT_N8N_REPLAY, "", N8N_NONCE, N8N_BODY), LUMIRA_EINVAL);
+    assert_int_equal(n8n_replay(KAT_N8N_REPLAY, N8N_TS, "", N8N_BODY), LUMIRA_EINVAL);
+    assert_int_equal(n8n_replay(KAT_N8N_REPLAY, N8N_TS, "a b", N8N_BODY), LUMIRA_EINVAL);
+}
+
+static void test_n8n_timestamp_parse(void **state)
+{
+    static const char *const bad[] = {"",     "-1",  "+1",   "1.5", "1e3", " 1",
+                                      "1 ",   "0x1", "abc",  "1a",  "1234567890123456"};
+    int64_t ms = -1;
+    size_t i;
+
+    (void)state;
+    assert_true(lumira_n8n_timestamp_parse("0", 1, &ms));
+    assert_int_equal(ms, 0);
+    assert_true(lumira_n8n_timestamp_parse(N8N_TS, strlen(N8N_TS), &ms));
+    assert_int_equal(ms, INT64_C(1767225600123));
+    /* 15 digits (the cap) pass, 16 do not. */
+    assert_true(lumira_n8n_timestamp_parse("999999999999999", 15, &ms));
+    assert_int_equal(ms, INT64_C(999999999999999));
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (lumira_n8n_timestamp_parse(bad[i], strlen(bad[i]), &ms))
+            fail_msg("accepted \"%s\"", bad[i]);
+    assert_false(lumira_n8n_timestamp_parse(NULL, 0, &ms));
+}
+
+static void test_n8n_nonce_valid(void **state)
+{
+    static const char *const bad[] = {"", "a b", "a/b", "a,b", "a=b", "a\tb", "\xc3\xa9",
+                                      "a\"b", "a+b"};
+    char n[LUMIRA_MAX_NONCE + 2];
+    size_t i;
+
+    (void)state;
+    assert_true(lumira_n8n_nonce_valid("Az09._:-", 8));
+    memset(n, 'x', sizeof(n));
+    assert_true(lumira_n8n_nonce_valid(n, 1));
+    assert_true(lumira_n8n_nonce_valid(n, LUMIRA_MAX_NONCE - 1));
+    assert_true(lumira_n8n_nonce_valid(n, LUMIRA_MAX_NONCE));
+    assert_false(lumira_n8n_nonce_valid(n, LUMIRA_MAX_NONCE + 1));
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (lumira_n8n_nonce_valid(bad[i], strlen(bad[i])))
+            fail_msg("accepted \"%s\"", bad[i]);
+    assert_false(lumira_n8n_nonce_valid(NULL, 0));
+    /* A NUL inside is not a nonce character either. */
+    assert_false(lumira_n8n_nonce_valid("a\0b", 3));
+}
+
+/* The longest timestamp and nonce together fit the prefix buffer. */
+static void test_n8n_replay_sig_longest_headers(void **state)
+{
+    char nonce[LUMIRA_MAX_NONCE + 1], hex[65], *msg;
+    const char *ts = "999999999999999";
+    size_t len;
+
+    (void)state;
+    memset(nonce, 'n', LUMIRA_MAX_NONCE);
+    nonce[LUMIRA_MAX_NONCE] = '\0';
+    len = strlen(ts) + 1 + LUMIRA_MAX_NONCE + 1 + strlen(N8N_BODY);
+    msg = malloc(len + 1);
+    assert_non_null(msg);
+    snprintf(msg, len + 1, "%s.%s.%s", ts, nonce, N8N_BODY);
+    ref_hex(N8N_SECRET, msg, len, hex);
+    assert_int_equal(n8n_replay(hex, ts, nonce, N8N_BODY), LUMIRA_OK);
+    free(msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +774,10 @@ int main(void)
         cmocka_unit_test(test_n8n_sig_empty),
         cmocka_unit_test(test_n8n_sig_garbage_base64),
         cmocka_unit_test(test_n8n_sig_huge_header),
+        cmocka_unit_test(test_n8n_replay_sig_known_answer),
+        cmocka_unit_test(test_n8n_timestamp_parse),
+        cmocka_unit_test(test_n8n_nonce_valid),
+        cmocka_unit_test(test_n8n_replay_sig_longest_headers),
     };
 
     return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
