@@ -51,8 +51,9 @@ def is_json_type(content_type):
 
 
 def normalise_path(path):
-    """The path as nginx hands it to a program and the program routes it."""
-    p = unquote(path)
+    """The path as nginx hands it to a program and the program routes it (without the query
+    string, which raw request targets still carry)."""
+    p = unquote(path.split("?", 1)[0])
     p = re.sub("/+", "/", p) or "/"
     # Dot segments resolved as nginx does; normpath also drops the one trailing slash that the
     # programs' router ignores.
