@@ -1,7 +1,9 @@
 """The Stripe webhook through nginx: POST /api/stripe/webhook (API.md "Checkout and payments",
 docs/ORDERS.md "Webhook")."""
 
+import concurrent.futures
 import datetime
+import itertools
 import json
 import os
 import time
@@ -43,7 +45,7 @@ def transitions_logged(number, to):
 def test_payment_succeeded_marks_the_order_paid(api, mongo_db):
     order = new_order(api, 2)
     t0 = now_utc()
-    body, event_id = stripe_event(order["orderId"], 1400, pi="pi_" + os.urandom(10).hex())
+    body, event_id = stripe_event(order["orderId"], 1400)  # the order's own PaymentIntent
     r = post_webhook(api, body)
     assert r.status_code == 200, r.text
     assert r.json() == {"received": True}
@@ -260,28 +262,38 @@ def test_unknown_event_type_is_ignored_and_recorded(api, mongo_db):
     assert post_webhook(api, body).json() == {"received": True, "duplicate": True}
 
 
-def test_payment_failed_marks_the_order_failed_with_stripes_reason(api, mongo_db):
+def test_payment_failed_keeps_the_order_pending_with_stripes_reason(api, mongo_db):
+    """A declined card leaves the PaymentIntent requires_payment_method: the customer may pay
+    again, so the order stays pending, with the failure recorded."""
     order = new_order(api, 3)
+    t0 = now_utc()
     body, event_id = stripe_event(order["orderId"], 2900, type="payment_intent.payment_failed")
     r = post_webhook(api, body)
     assert r.status_code == 200, r.text
     assert r.json() == {"received": True}
     doc = order_doc(mongo_db, order["orderId"])
-    assert doc["status"] == "failed"
-    assert doc["failureReason"] == "Your card was declined."
-    assert doc["failedAt"] is not None and "paidAt" not in doc
+    assert doc["status"] == "pending"
+    assert doc["paymentFailures"] == 1
+    err = doc["lastPaymentError"]
+    assert err["message"] == "Your card was declined." and err["code"] == "card_declined"
+    assert err["eventId"] == event_id
+    assert err["paymentIntentId"] == json.loads(body)["data"]["object"]["id"]
+    assert abs((as_utc(err["at"]) - t0).total_seconds()) < 60
+    assert "failedAt" not in doc and "paidAt" not in doc and "failureReason" not in doc
     assert mongo_db.users.find_one({"_id": doc["userId"]}).get("totalOrders", 0) == 0
-    assert [e["outcome"] for e in events(mongo_db, event_id)] == ["failed"]
+    assert [e["outcome"] for e in events(mongo_db, event_id)] == ["payment_failure_recorded"]
 
 
 def test_canceled_marks_the_order_failed(api, mongo_db):
     order = new_order(api, 4)
-    body, _ = stripe_event(order["orderId"], 4900, type="payment_intent.canceled")
+    body, event_id = stripe_event(order["orderId"], 4900, type="payment_intent.canceled")
     r = post_webhook(api, body)
     assert r.status_code == 200, r.text
+    assert r.json() == {"received": True}
     doc = order_doc(mongo_db, order["orderId"])
     assert doc["status"] == "failed"
-    assert doc["failureReason"] == "payment_intent.canceled"
+    assert doc["failureReason"] == "canceled" and doc["failedAt"] is not None
+    assert [e["outcome"] for e in events(mongo_db, event_id)] == ["failed"]
 
 
 # ---------------------------------------------------------------- bad bodies
@@ -313,6 +325,7 @@ def test_webhook_needs_no_token(api):
 def order_then_database_stopped(api, request):
     """A pending order, then the database stopped (database_stopped starts it again after)."""
     order = new_order(api, 2)
+    order["event"] = stripe_event(order["orderId"], 1400)  # its PaymentIntent, read while up
     request.getfixturevalue("database_stopped")
     return order
 
@@ -320,7 +333,7 @@ def order_then_database_stopped(api, request):
 def test_database_down_is_500_and_stripes_retry_does_the_work(api, order_then_database_stopped,
                                                               mongo_db):
     order = order_then_database_stopped
-    body, event_id = stripe_event(order["orderId"], 1400)
+    body, event_id = order["event"]
     r = post_webhook(api, body)
     assert_error(r, 500, "DATABASE_UNAVAILABLE")
     assert "mongo" not in r.text.lower()
@@ -348,4 +361,274 @@ def test_database_down_is_500_and_stripes_retry_does_the_work(api, order_then_da
     assert len(recorded) == 1 and recorded[0]["outcome"] == "paid"
     # And once more: a duplicate.
     assert post_webhook(api, body).json() == {"received": True, "duplicate": True}
+    assert len(events(mongo_db, event_id)) == 1
+
+
+# ---------------------------------------------------------------- the payment lifecycle
+#
+# Every sequence of events Stripe can send about one order's PaymentIntent (API.md "Checkout and
+# payments", docs/ORDERS.md "Payment lifecycle"), with replays of an event id and events out of
+# order. Each order gets a PaymentIntent id of its own (stripe-mock gives every PaymentIntent the
+# same one), stored as the checkout stores it. In a sequence, each token is one event: the same
+# token twice is the same event delivered again (same id, freshly signed).
+#   S   payment_intent.succeeded, the order's amount    F, F2  payment_intent.payment_failed
+#   C   payment_intent.canceled                          R      charge.refunded, in full
+#   Rp  charge.refunded of 500 (a partial refund)        S*     succeeded, another PaymentIntent
+#   Sa  succeeded, one cent short                        Sc     succeeded, in usd
+#   R*  charge.refunded of another PaymentIntent
+
+def lifecycle_order(api, mongo_db, level=2):
+    order = new_order(api, level)
+    order["pi"] = "pi_" + os.urandom(12).hex()
+    mongo_db.orders.update_one({"_id": oid(order["orderId"])},
+                               {"$set": {"paymentIntentId": order["pi"]}})
+    order["events"] = {}
+    return order
+
+
+def event_for(order, token):
+    """The event of `token` for `order`, the same body each time it is asked for."""
+    if token not in order["events"]:
+        oid_, amount, pi = order["orderId"], order["amount"], order["pi"]
+        other = "pi_" + os.urandom(12).hex()
+        kinds = {
+            "S": ("payment_intent.succeeded", amount, "eur", pi),
+            "F": ("payment_intent.payment_failed", amount, "eur", pi),
+            "F2": ("payment_intent.payment_failed", amount, "eur", pi),
+            "C": ("payment_intent.canceled", amount, "eur", pi),
+            "R": ("charge.refunded", amount, "eur", pi),
+            "Rp": ("charge.refunded", 500, "eur", pi),
+            "S*": ("payment_intent.succeeded", amount, "eur", other),
+            "Sa": ("payment_intent.succeeded", amount - 1, "eur", pi),
+            "Sc": ("payment_intent.succeeded", amount, "usd", pi),
+            "R*": ("charge.refunded", amount, "eur", other),
+        }
+        type_, amt, currency, p = kinds[token]
+        order["events"][token] = stripe_event(oid_, amt, type=type_, currency=currency, pi=p)
+    return order["events"][token]
+
+
+def run_sequence(api, order, tokens):
+    """Posts the events of `tokens` in order; a token seen before must answer duplicate."""
+    seen = set()
+    answers = []
+    for t in tokens:
+        body, _ = event_for(order, t)
+        r = post_webhook(api, body)
+        assert r.status_code == 200, (tokens, t, r.text)
+        if t in seen:
+            assert r.json() == {"received": True, "duplicate": True}, (tokens, t, r.text)
+        else:
+            assert r.json().get("duplicate") is None, (tokens, t, r.text)
+        answers.append(r.json())
+        seen.add(t)
+    return answers
+
+
+def assert_final(mongo_db, order, tokens, status, failures=0, refunded=0, total=None):
+    doc = order_doc(mongo_db, order["orderId"])
+    what = (tokens, doc)
+    assert doc["status"] == status, what
+    assert doc.get("paymentFailures", 0) == failures, what
+    assert doc.get("amountRefunded", 0) == refunded, what
+    assert doc["paymentIntentId"] == order["pi"], what  # never the id of another PaymentIntent
+    assert ("paidAt" in doc) == (status in ("paid", "refunded") and "S" in tokens), what
+    assert ("refundedAt" in doc) == (status == "refunded"), what
+    if status == "failed":
+        assert doc["failureReason"] == "canceled" and doc["failedAt"] is not None, what
+    if failures:
+        assert doc["lastPaymentError"]["message"] == "Your card was declined.", what
+    if total is None:
+        total = 1 if status == "paid" else 0
+    user = mongo_db.users.find_one({"_id": doc["userId"]})
+    assert user.get("totalOrders", 0) == total, (tokens, user)
+    # Each distinct event recorded exactly once, whatever it did.
+    for t in set(tokens):
+        assert len(events(mongo_db, event_for(order, t)[1])) == 1, (tokens, t)
+    return doc
+
+
+# (tokens, final status, paymentFailures, amountRefunded (None: the order's amount), totalOrders
+# (None: 1 when paid, else 0))
+SEQUENCES = [
+    ("S", "paid", 0, 0, None),
+    ("S S S", "paid", 0, 0, None),
+    ("F", "pending", 1, 0, None),
+    ("F F", "pending", 1, 0, None),
+    ("F F2", "pending", 2, 0, None),
+    ("F F2 F F2", "pending", 2, 0, None),
+    # The declined first card, then the second card: paid (issue 12).
+    ("F S", "paid", 1, 0, None),
+    ("F F2 S", "paid", 2, 0, None),
+    ("F S F", "paid", 1, 0, None),
+    # Reversed: a failure arriving after the success changes nothing.
+    ("S F", "paid", 0, 0, None),
+    ("S F F2 S", "paid", 0, 0, None),
+    ("C", "failed", 0, 0, None),
+    ("C C", "failed", 0, 0, None),
+    ("F C", "failed", 1, 0, None),
+    ("C F", "failed", 0, 0, None),
+    # A success after the order failed still pays it (failed -> paid, the webhook's alone).
+    ("C S", "paid", 0, 0, None),
+    ("F C S", "paid", 1, 0, None),
+    ("S C", "paid", 0, 0, None),
+    ("S R", "refunded", 0, None, 1),
+    ("S R R", "refunded", 0, None, 1),
+    ("S Rp", "paid", 0, 500, None),
+    ("S Rp Rp", "paid", 0, 500, None),
+    ("S Rp R", "refunded", 0, None, 1),
+    # Reversed refunds: the older, smaller total changes nothing.
+    ("S R Rp", "refunded", 0, None, 1),
+    ("S R S F C", "refunded", 0, None, 1),
+    ("F S R Rp", "refunded", 1, None, 1),
+    # The refund first: the money came and went back; never paid.
+    ("R", "pending", 0, None, None),
+    ("R S", "refunded", 0, None, 0),
+    ("Rp S", "paid", 0, 500, None),
+    ("Rp R S", "refunded", 0, None, 0),
+    ("R Rp S R", "refunded", 0, None, 0),
+    # Another PaymentIntent, or the wrong amount or currency, never pays or refunds the order.
+    ("S*", "pending", 0, 0, None),
+    ("S* S", "paid", 0, 0, None),
+    ("S S*", "paid", 0, 0, None),
+    ("Sa", "pending", 0, 0, None),
+    ("Sc", "pending", 0, 0, None),
+    ("Sa Sc S", "paid", 0, 0, None),
+    ("S R*", "paid", 0, 0, None),
+    ("R* S", "paid", 0, 0, None),
+]
+
+
+@pytest.mark.parametrize("tokens,status,failures,refunded,total", SEQUENCES,
+                         ids=[s[0].replace(" ", "-") for s in SEQUENCES])
+def test_payment_event_sequence(api, mongo_db, tokens, status, failures, refunded, total):
+    order = lifecycle_order(api, mongo_db)
+    tokens = tokens.split()
+    answers = run_sequence(api, order, tokens)
+    assert_final(mongo_db, order, tokens, status, failures,
+                 order["amount"] if refunded is None else refunded, total)
+    # What did nothing says why.
+    for t, a in zip(tokens, answers):
+        if t in ("S*", "R*"):
+            assert a in ({"received": True, "ignored": "payment_intent_mismatch"},
+                         {"received": True, "duplicate": True}), (tokens, t, a)
+        if t in ("Sa", "Sc"):
+            assert a == {"received": True, "ignored": "amount_mismatch"}, (tokens, t, a)
+
+
+@pytest.mark.parametrize("perm", [" ".join(p) for p in itertools.permutations(["F", "S", "Rp",
+                                                                               "R"])])
+def test_every_order_of_failure_success_and_refunds(api, mongo_db, perm):
+    """The four events of a declined card, the payment, a partial and a full refund, in every
+    order Stripe might deliver them, then all again (every one a duplicate): refunded in the end,
+    with the failure counted only when it came before the success, and the customer's
+    totalOrders counting the order only when it was paid before the full refund came."""
+    order = lifecycle_order(api, mongo_db, level=4)
+    tokens = perm.split()
+    run_sequence(api, order, tokens + tokens[::-1])
+    assert_final(mongo_db, order, tokens, "refunded",
+                 failures=1 if tokens.index("F") < tokens.index("S") else 0,
+                 refunded=order["amount"],
+                 total=1 if tokens.index("S") < tokens.index("R") else 0)
+
+
+def test_failed_order_paid_later_reaches_the_desk(api, mongo_db, admin_token):
+    """The money taken after a failure is on a paid order that the desk's queue shows."""
+    order = lifecycle_order(api, mongo_db)
+    run_sequence(api, order, ["F", "C", "S"])
+    r = api.get("/api/orders?status=paid&email=" + order["email"],
+                headers={"Authorization": "Bearer " + admin_token})
+    assert r.status_code == 200, r.text
+    assert [o["_id"] for o in r.json()["orders"]] == [order["orderId"]]
+
+
+def test_refund_found_by_its_payment_intent_alone(api, mongo_db):
+    """A charge names its PaymentIntent; it need not carry the order's metadata."""
+    order = lifecycle_order(api, mongo_db)
+    run_sequence(api, order, ["S"])
+    body, event_id = stripe_event(order["orderId"], order["amount"], type="charge.refunded",
+                                  pi=order["pi"], metadata=False)
+    r = post_webhook(api, body)
+    assert r.status_code == 200 and r.json() == {"received": True}, r.text
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["status"] == "refunded" and doc["amountRefunded"] == order["amount"]
+    assert [e["outcome"] for e in events(mongo_db, event_id)] == ["refunded"]
+
+
+def test_refund_of_an_unknown_payment_intent_is_ignored(api, mongo_db):
+    body, event_id = stripe_event(UNKNOWN_ID, 1400, type="charge.refunded", metadata=False)
+    r = post_webhook(api, body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"received": True, "ignored": "unknown_order"}
+    assert [e["outcome"] for e in events(mongo_db, event_id)] == ["unknown_order"]
+
+
+def test_refund_of_a_processing_order_ends_it(api, mongo_db, admin_token):
+    order = lifecycle_order(api, mongo_db)
+    run_sequence(api, order, ["S"])
+    r = api.request("PATCH", "/api/orders/%s/status" % order["orderId"],
+                    json={"status": "processing"},
+                    headers={"Authorization": "Bearer " + admin_token})
+    assert r.status_code == 200, r.text
+    run_sequence(api, order, ["Rp", "R"])
+    assert_final(mongo_db, order, ["S", "Rp", "R"], "refunded", refunded=order["amount"], total=1)
+
+
+def test_success_for_an_order_without_a_stored_payment_intent_binds_it(api, mongo_db):
+    """An order whose PaymentIntent id was lost after the checkout (only logged) is still paid by
+    the PaymentIntent whose metadata names it, which it then keeps: another is refused after."""
+    order = new_order(api, 2)
+    mongo_db.orders.update_one({"_id": oid(order["orderId"])}, {"$unset": {"paymentIntentId": ""}})
+    pi = "pi_" + os.urandom(12).hex()
+    body, _ = stripe_event(order["orderId"], 1400, pi=pi)
+    assert post_webhook(api, body).json() == {"received": True}
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["status"] == "paid" and doc["paymentIntentId"] == pi
+    body, event_id = stripe_event(order["orderId"], 1400, type="charge.refunded",
+                                  pi="pi_" + os.urandom(12).hex())
+    r = post_webhook(api, body)
+    assert r.json() == {"received": True, "ignored": "payment_intent_mismatch"}, r.text
+    assert order_doc(mongo_db, order["orderId"])["status"] == "paid"
+
+
+def test_the_same_event_delivered_at_once_applies_once(api, mongo_db):
+    """Stripe may deliver an event twice at the same time: one delivery applies it, the other
+    answers duplicate (or finds it applied); the customer's count moves once."""
+    order = lifecycle_order(api, mongo_db)
+    body, event_id = event_for(order, "S")
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: post_webhook(api, body), range(6)))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    assert sum(1 for r in answers if r.json() == {"received": True}) == 1, \
+        [r.text for r in answers]
+    assert_final(mongo_db, order, ["S"], "paid")
+
+
+def test_failure_and_success_at_once_end_paid(api, mongo_db):
+    """A late failure racing the success: whichever the database sees first, the order ends paid
+    (a failure after the success changes nothing)."""
+    for _ in range(3):
+        order = lifecycle_order(api, mongo_db)
+        bodies = [event_for(order, t)[0] for t in ("F", "S", "F2")]
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda b: post_webhook(api, b), bodies))
+        assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+        doc = order_doc(mongo_db, order["orderId"])
+        assert doc["status"] == "paid" and doc["paymentIntentId"] == order["pi"], doc
+        assert doc.get("paymentFailures", 0) <= 2
+        assert mongo_db.users.find_one({"_id": doc["userId"]})["totalOrders"] == 1
+
+
+def test_database_down_after_a_failure_is_counted_once(api, mongo_db):
+    """The failure recorded, then the event's record lost (the retry must not count it twice):
+    the update is conditioned on lastPaymentError.eventId."""
+    order = lifecycle_order(api, mongo_db)
+    body, event_id = event_for(order, "F")
+    assert post_webhook(api, body).json() == {"received": True}
+    # As if the event's record had been lost after the change: Stripe sends it again.
+    mongo_db.processed_events.delete_one({"_id": event_id})
+    r = post_webhook(api, body)
+    assert r.status_code == 200 and r.json() == {"received": True}, r.text
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["status"] == "pending" and doc["paymentFailures"] == 1, doc
     assert len(events(mongo_db, event_id)) == 1
