@@ -390,7 +390,7 @@ static void read_event(const struct json_object *obj, struct pay_event *e)
 }
 
 /* Finds the event's order: the one metadata.orderId names, else (a charge, whose metadata need
- * not carry ours) the order holding the PaymentIntent. */
+ * not carry ours) the order holding the PaymentIntent. LUMIRA_ENOTFOUND when none. */
 static enum lumira_err event_order(struct ctx *c, const struct pay_event *e,
                                    struct lumira_order *o, char *err, size_t errlen)
 {
@@ -646,12 +646,21 @@ static enum lumira_err apply_event(struct ctx *c, const struct pay_event *e,
                                    char *err, size_t errlen)
 {
     char id[LUMIRA_OID_HEX + 1], token[LUMIRA_OID_HEX + 1], uerr[LUMIRA_MAX_ERRMSG];
+    bson_oid_t oid;
     enum lumira_err res, unlock;
     int64_t deadline = lumira_mono_ms() + LOCK_WAIT_MS;
     const struct timespec step = {0, LOCK_STEP_MS * 1000000L};
 
     *applied = false;
-    res = event_order(c, e, o, err, errlen);
+    /* The order to lock: the one the metadata names (read under the lock), else the holder of
+     * the PaymentIntent (read first to know it). */
+    if (e->order_id[0] != '\0' && lumira_oid_parse(e->order_id, strlen(e->order_id), &oid)) {
+        bson_oid_to_string(&oid, id);
+        res = LUMIRA_OK;
+    } else {
+        res = e->order_id[0] != '\0' ? LUMIRA_ENOTFOUND : event_order(c, e, o, err, errlen);
+        memcpy(id, o->id, sizeof(id));
+    }
     if (res == LUMIRA_ENOTFOUND) {
         lumira_log(LUMIRA_LOG_WARN, "webhook", "event for an unknown order (PaymentIntent %s)",
                    e->pi);
@@ -660,7 +669,6 @@ static enum lumira_err apply_event(struct ctx *c, const struct pay_event *e,
     }
     if (res != LUMIRA_OK)
         return res;
-    memcpy(id, o->id, sizeof(id));
     for (;;) {
         res = lumira_payment_lock(c->db, id, lumira_wall_ms(), LOCK_STALE_MS, token, err, errlen);
         if (res != LUMIRA_EEXIST)

@@ -148,12 +148,31 @@ PATHS = {
 }
 
 
-def order_in(api, token, status, email=None):
+_SETUP_ADMIN = {}
+
+
+def setup_admin(api):
+    """An admin account the helpers use to bring orders where a test needs them (an admin may
+    move any order, and is the only one who may mark one paid or refunded by hand)."""
+    if "token" not in _SETUP_ADMIN:
+        _SETUP_ADMIN.update(new_expert(api, name="Set-up Admin", role="admin"))
+    return _SETUP_ADMIN
+
+
+def order_in(api, status, email=None):
+    """A new order brought to `status` through the API (PATHS), by an admin."""
     level, steps = PATHS[status]
     o = new_order(api, level, email=email)
     for s in steps:
-        set_status(api, token, o["orderId"], s)
+        set_status(api, setup_admin(api)["token"], o["orderId"], s)
     return o
+
+
+def assign(api, expert, order):
+    """Assigns paid `order` to `expert` through the desk (POST .../assign), which must work."""
+    r = api.post("/api/expert/orders/%s/assign" % order["orderId"], headers=bearer(expert["token"]))
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 def post_callback(api, obj, form="hex", signature=None, raw=None):

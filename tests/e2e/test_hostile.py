@@ -82,7 +82,7 @@ class World:
         self.expert = new_expert(api, name="Hostile Expert")
         self.admin = dict(admin, token=admin_token)
         self.paid = new_order(api, 1)
-        self.processing = order_in(api, admin_token, "processing")
+        self.processing = order_in(api, "processing")
         self.pending = new_order(api, 2)
         oids = {name: bson.ObjectId(o["orderId"]) for name, o in (
             ("paid", self.paid), ("processing", self.processing), ("pending", self.pending))}
