@@ -89,7 +89,7 @@ def test_budget_order_by_number(api, dbproxy):
 def test_budget_stats_overview(api, dbproxy, people):
     check(dbproxy, lambda: api.get("/api/orders/stats/overview",
                                    headers=bearer(people["admin_token"])),
-          {"find": 1, "aggregate": 9}, "lumira-orders")
+          {"find": 1, "aggregate": 11}, "lumira-orders")
 
 
 def test_budget_desk_pending(api, dbproxy, people):

@@ -14,7 +14,7 @@ from conftest import (VAR, bearer, claims_for, lumira_admin, make_jwt, program_e
 from orders_util import (AMOUNTS, LEVEL_NAMES, STATUSES, UNKNOWN_ID, assert_error,
                          assert_validation, iso_ms, marker, new_expert, new_order, oid,
                          order_doc, order_in, paid_order, pay, patch, read_log_lines, assign,
-                         set_status)
+                         set_status, lifecycle_order, run_sequence)
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ORDERS_LOG = os.path.join(VAR, "log", "orders.log")
@@ -456,7 +456,8 @@ def test_date_filters(api, expert, mongo_db):
 def expected_overview(mongo_db):
     """The overview computed here from every order document (other suites insert bare ones,
     without status, level or amount: they count in totalOrders only, as in MongoDB)."""
-    docs = list(mongo_db.orders.find({}, {"status": 1, "level": 1, "amount": 1, "createdAt": 1}))
+    docs = list(mongo_db.orders.find({}, {"status": 1, "level": 1, "amount": 1, "createdAt": 1,
+                                          "amountRefunded": 1}))
     today = datetime.datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     money = ("paid", "processing", "completed")
 
@@ -464,7 +465,10 @@ def expected_overview(mongo_db):
         return d.get("status")
 
     def amount(d):
-        return d.get("amount", 0) if isinstance(d.get("amount"), int) else 0
+        """What the order brought in: its amount less what was refunded of it."""
+        kept = d.get("amount", 0) if isinstance(d.get("amount"), int) else 0
+        back = d.get("amountRefunded", 0)
+        return kept - (back if isinstance(back, int) else 0)
 
     return {
         "totalOrders": len(docs),
@@ -513,6 +517,21 @@ def test_stats_overview_follows_a_payment(api, expert):
     assert after["paidOrders"] == before["paidOrders"] + 1
     assert after["totalRevenue"] == before["totalRevenue"] + 1400
     assert after["levelStats"][1]["revenue"] == before["levelStats"][1]["revenue"] + 1400
+
+
+def test_stats_overview_revenue_is_less_refunds(api, mongo_db, expert):
+    """A partial refund takes its part off the revenue; a full one the whole order (refunded)."""
+    before = overview(api, expert["token"])
+    order = lifecycle_order(api, mongo_db, level=3)
+    run_sequence(api, order, ["S", "Rp"])
+    mid = overview(api, expert["token"])
+    assert mid["totalRevenue"] == before["totalRevenue"] + 2900 - 500
+    assert mid["levelStats"][2]["revenue"] == before["levelStats"][2]["revenue"] + 2900 - 500
+    assert mid == expected_overview(mongo_db)
+    run_sequence(api, order, ["R"])
+    after = overview(api, expert["token"])
+    assert after["totalRevenue"] == before["totalRevenue"]
+    assert after["levelStats"][2]["revenue"] == before["levelStats"][2]["revenue"]
 
 
 # ---------------------------------------------------------------- a full page at the maximum

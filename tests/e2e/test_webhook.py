@@ -11,8 +11,9 @@ import time
 import pytest
 
 from conftest import VAR, dev, sign_stripe, stripe_event, wait_ready, wait_until
-from orders_util import (UNKNOWN_ID, as_utc, assert_error, assert_validation, new_order, oid,
-                         order_doc, paid_order, post_webhook, read_log_lines)
+from orders_util import (UNKNOWN_ID, as_utc, assert_error, assert_validation, event_for,
+                         lifecycle_order, new_order, oid, order_doc, paid_order, post_webhook,
+                         read_log_lines, run_sequence)
 
 ORDERS_LOG = os.path.join(VAR, "log", "orders.log")
 
@@ -376,54 +377,6 @@ def test_database_down_is_500_and_stripes_retry_does_the_work(api, order_then_da
 #   Rp  charge.refunded of 500 (a partial refund)        S*     succeeded, another PaymentIntent
 #   Sa  succeeded, one cent short                        Sc     succeeded, in usd
 #   R*  charge.refunded of another PaymentIntent
-
-def lifecycle_order(api, mongo_db, level=2):
-    order = new_order(api, level)
-    order["pi"] = "pi_" + os.urandom(12).hex()
-    mongo_db.orders.update_one({"_id": oid(order["orderId"])},
-                               {"$set": {"paymentIntentId": order["pi"]}})
-    order["events"] = {}
-    return order
-
-
-def event_for(order, token):
-    """The event of `token` for `order`, the same body each time it is asked for."""
-    if token not in order["events"]:
-        oid_, amount, pi = order["orderId"], order["amount"], order["pi"]
-        other = "pi_" + os.urandom(12).hex()
-        kinds = {
-            "S": ("payment_intent.succeeded", amount, "eur", pi),
-            "F": ("payment_intent.payment_failed", amount, "eur", pi),
-            "F2": ("payment_intent.payment_failed", amount, "eur", pi),
-            "C": ("payment_intent.canceled", amount, "eur", pi),
-            "R": ("charge.refunded", amount, "eur", pi),
-            "Rp": ("charge.refunded", 500, "eur", pi),
-            "S*": ("payment_intent.succeeded", amount, "eur", other),
-            "Sa": ("payment_intent.succeeded", amount - 1, "eur", pi),
-            "Sc": ("payment_intent.succeeded", amount, "usd", pi),
-            "R*": ("charge.refunded", amount, "eur", other),
-        }
-        type_, amt, currency, p = kinds[token]
-        order["events"][token] = stripe_event(oid_, amt, type=type_, currency=currency, pi=p)
-    return order["events"][token]
-
-
-def run_sequence(api, order, tokens):
-    """Posts the events of `tokens` in order; a token seen before must answer duplicate."""
-    seen = set()
-    answers = []
-    for t in tokens:
-        body, _ = event_for(order, t)
-        r = post_webhook(api, body)
-        assert r.status_code == 200, (tokens, t, r.text)
-        if t in seen:
-            assert r.json() == {"received": True, "duplicate": True}, (tokens, t, r.text)
-        else:
-            assert r.json().get("duplicate") is None, (tokens, t, r.text)
-        answers.append(r.json())
-        seen.add(t)
-    return answers
-
 
 def assert_final(mongo_db, order, tokens, status, failures=0, refunded=0, total=None):
     doc = order_doc(mongo_db, order["orderId"])
