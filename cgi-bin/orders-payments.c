@@ -670,7 +670,8 @@ static enum lumira_err apply_event(struct ctx *c, const struct pay_event *e,
     if (res != LUMIRA_OK)
         return res;
     for (;;) {
-        res = lumira_payment_lock(c->db, id, lumira_wall_ms(), LOCK_STALE_MS, token, err, errlen);
+        res = lumira_payment_lock(c->db, id, e->event_id, lumira_wall_ms(), LOCK_STALE_MS, token,
+                                  err, errlen);
         if (res != LUMIRA_EEXIST)
             break;
         if (lumira_mono_ms() >= deadline) {

@@ -679,11 +679,11 @@ static enum lumira_err delete_one(struct lumira_mongo *m, const char *coll, cons
     return res;
 }
 
-enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id, int64_t now_ms,
-                                    int64_t stale_ms, char token[LUMIRA_OID_HEX + 1], char *err,
-                                    size_t errlen)
+enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id,
+                                    const char *event_id, int64_t now_ms, int64_t stale_ms,
+                                    char token[LUMIRA_OID_HEX + 1], char *err, size_t errlen)
 {
-    bson_t doc = BSON_INITIALIZER, filter = BSON_INITIALIZER, lt;
+    bson_t doc = BSON_INITIALIZER, filter = BSON_INITIALIZER, or, alt, lt;
     bson_oid_t oid, tok;
     enum lumira_err res;
 
@@ -695,17 +695,27 @@ enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id
     bson_oid_init(&tok, NULL);
     BSON_APPEND_OID(&doc, "_id", &oid);
     BSON_APPEND_OID(&doc, "token", &tok);
+    BSON_APPEND_UTF8(&doc, "eventId", event_id);
     BSON_APPEND_DATE_TIME(&doc, "at", now_ms);
     res = lumira_mongo_insert(m, LUMIRA_PAYMENT_LOCKS, &doc, err, errlen);
     if (res == LUMIRA_EEXIST) {
-        /* Held: by a live holder for a few milliseconds, or by one that died. */
+        /* Held: by a live holder for a few milliseconds, by this event's own earlier attempt,
+         * or by a holder that died. */
         BSON_APPEND_OID(&filter, "_id", &oid);
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "at", &lt);
+        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &alt);
+        BSON_APPEND_UTF8(&alt, "eventId", event_id);
+        bson_append_document_end(&or, &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "at", &lt);
         BSON_APPEND_DATE_TIME(&lt, "$lt", now_ms - stale_ms);
-        bson_append_document_end(&filter, &lt);
+        bson_append_document_end(&alt, &lt);
+        bson_append_document_end(&or, &alt);
+        bson_append_array_end(&filter, &or);
         res = delete_one(m, LUMIRA_PAYMENT_LOCKS, &filter, err, errlen);
         if (res == LUMIRA_OK) {
-            lumira_log(LUMIRA_LOG_WARN, "orders", "payment lock of order %s was stale: taken over",
+            lumira_log(LUMIRA_LOG_WARN, "orders",
+                       "payment lock of order %s left by a dead holder or this event: taken over",
                        order_id);
             res = lumira_mongo_insert(m, LUMIRA_PAYMENT_LOCKS, &doc, err, errlen);
         } else if (res == LUMIRA_ENOTFOUND) {

@@ -192,14 +192,16 @@ enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, con
 enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char *err,
                                    size_t errlen) LUMIRA_WARN_UNUSED;
 
-/* Takes the payment lock of order `order_id` (24 hex characters): an insert under the order's id
- * into `payment_locks`, which every server does atomically, so that the Stripe events of one
- * order are applied one at a time even on a server whose conditional updates are
- * read-modify-write (FerretDB, DESIGN.md). `token` (LUMIRA_OID_HEX + 1 bytes, out) names this
- * holder for lumira_payment_unlock(). A lock taken more than `stale_ms` ago (its holder died
- * before letting it go) is removed and taken. LUMIRA_EEXIST when another holds it. */
-enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id, int64_t now_ms,
-                                    int64_t stale_ms, char token[LUMIRA_OID_HEX + 1], char *err,
+/* Takes the payment lock of order `order_id` (24 hex characters) for Stripe event `event_id`: an
+ * insert under the order's id into `payment_locks`, which every server does atomically, so that
+ * the events of one order are applied one at a time even on a server whose conditional updates
+ * are read-modify-write (FerretDB, DESIGN.md). `token` (LUMIRA_OID_HEX + 1 bytes, out) names
+ * this holder for lumira_payment_unlock(). A lock left by the same event (a retry after a reply
+ * that was lost, so the insert may have been made) or taken more than `stale_ms` ago (its holder
+ * died before letting it go) is removed and taken. LUMIRA_EEXIST when another holds it. */
+enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id,
+                                    const char *event_id, int64_t now_ms, int64_t stale_ms,
+                                    char token[LUMIRA_OID_HEX + 1], char *err,
                                     size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* Lets the lock of order `order_id` go, if `token` still holds it. */

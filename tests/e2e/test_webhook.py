@@ -395,6 +395,8 @@ def assert_final(mongo_db, order, tokens, status, failures=0, refunded=0, total=
         total = 1 if status == "paid" else 0
     user = mongo_db.users.find_one({"_id": doc["userId"]})
     assert user.get("totalOrders", 0) == total, (tokens, user)
+    # No payment lock left behind.
+    assert mongo_db.payment_locks.count_documents({"_id": oid(order["orderId"])}) == 0, what
     # Each distinct event recorded exactly once, whatever it did.
     for t in set(tokens):
         assert len(events(mongo_db, event_for(order, t)[1])) == 1, (tokens, t)
@@ -585,3 +587,75 @@ def test_database_down_after_a_failure_is_counted_once(api, mongo_db):
     doc = order_doc(mongo_db, order["orderId"])
     assert doc["status"] == "pending" and doc["paymentFailures"] == 1, doc
     assert len(events(mongo_db, event_id)) == 1
+
+
+# ---------------------------------------------------------------- the payment lock
+
+def hold_lock(mongo_db, order, event_id="evt_someone_else", age_s=0):
+    import bson
+    mongo_db.payment_locks.insert_one({
+        "_id": oid(order["orderId"]), "token": bson.ObjectId(), "eventId": event_id,
+        "at": datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=age_s)})
+
+
+def test_an_event_waits_for_the_orders_lock_then_500(api, mongo_db):
+    """Another event of the same order in hand (its lock held): this one waits up to 3 s, then
+    answers 500 unrecorded, and Stripe's retry applies it once the lock is gone."""
+    order = lifecycle_order(api, mongo_db)
+    hold_lock(mongo_db, order)
+    body, event_id = event_for(order, "S")
+    t0 = time.monotonic()
+    r = post_webhook(api, body)
+    took = time.monotonic() - t0
+    assert_error(r, 500, "DATABASE_UNAVAILABLE")
+    assert 2.5 < took < 10, took
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["status"] == "pending" and "paidAt" not in doc
+    assert events(mongo_db, event_id) == []
+    assert mongo_db.payment_locks.find_one({"_id": oid(order["orderId"])})["eventId"] == \
+        "evt_someone_else"  # not ours to remove
+    mongo_db.payment_locks.delete_one({"_id": oid(order["orderId"])})
+    r = post_webhook(api, body)
+    assert r.status_code == 200 and r.json() == {"received": True}, r.text
+    assert_final(mongo_db, order, ["S"], "paid")
+
+
+def test_a_stale_lock_is_taken_over(api, mongo_db):
+    """A lock older than 30 s was left by a worker that died: the next event takes it."""
+    order = lifecycle_order(api, mongo_db)
+    hold_lock(mongo_db, order, age_s=60)
+    r = post_webhook(api, event_for(order, "S")[0])
+    assert r.status_code == 200 and r.json() == {"received": True}, r.text
+    assert_final(mongo_db, order, ["S"], "paid")
+
+
+def test_a_lock_left_by_the_same_event_is_taken(api, mongo_db):
+    """The lock's insert made but its reply lost: Stripe's retry of that event takes it at once."""
+    order = lifecycle_order(api, mongo_db)
+    body, event_id = event_for(order, "F")
+    hold_lock(mongo_db, order, event_id=event_id)
+    r = post_webhook(api, body)
+    assert r.status_code == 200 and r.json() == {"received": True}, r.text
+    assert_final(mongo_db, order, ["F"], "pending", failures=1)
+
+
+def test_scripts_stripe_event_drives_the_lifecycle(api, mongo_db):
+    """scripts/stripe-event (README) with the order's PaymentIntent: a decline, the payment, a
+    partial and then a full refund."""
+    import subprocess
+    from conftest import BASE, DEV, read_secrets
+    order = lifecycle_order(api, mongo_db)
+    script = os.path.join(os.path.dirname(DEV), "stripe-event")
+    env = dict(os.environ, STRIPE_WEBHOOK_SECRET=read_secrets()["STRIPE_WEBHOOK_SECRET"])
+    for type_, amount in (("payment_intent.payment_failed", 1400),
+                          ("payment_intent.succeeded", 1400), ("charge.refunded", 500),
+                          ("charge.refunded", 1400)):
+        out = subprocess.run([script, "--url", BASE + "/api/stripe/webhook", "--order",
+                              order["orderId"], "--payment-intent", order["pi"], "--type", type_,
+                              "--amount", str(amount)],
+                             env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == {"received": True}, (type_, out.stdout)
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["status"] == "refunded" and doc["paymentFailures"] == 1
+    assert doc["amountRefunded"] == 1400
