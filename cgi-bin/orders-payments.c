@@ -389,17 +389,15 @@ static void read_event(const struct json_object *obj, struct pay_event *e)
     }
 }
 
-/* Finds the event's order: the one metadata.orderId names, else (a charge, whose metadata need
- * not carry ours) the order holding the PaymentIntent. LUMIRA_ENOTFOUND when none. */
-static enum lumira_err event_order(struct ctx *c, const struct pay_event *e,
-                                   struct lumira_order *o, char *err, size_t errlen)
+/* Finds the order holding the event's PaymentIntent, for an event without metadata.orderId (a
+ * charge's metadata need not carry ours). LUMIRA_ENOTFOUND when none. */
+static enum lumira_err pi_order(struct ctx *c, const struct pay_event *e, struct lumira_order *o,
+                                char *err, size_t errlen)
 {
     bson_t filter = BSON_INITIALIZER;
     enum lumira_err res = LUMIRA_ENOTFOUND;
 
-    if (e->order_id[0] != '\0') {
-        res = lumira_orders_find_id(c->db, e->order_id, o, NULL, err, errlen);
-    } else if (e->pi[0] != '\0') {
+    if (e->pi[0] != '\0') {
         BSON_APPEND_UTF8(&filter, "paymentIntentId", e->pi);
         res = lumira_orders_find(c->db, &filter, o, NULL, err, errlen);
     }
@@ -658,7 +656,7 @@ static enum lumira_err apply_event(struct ctx *c, const struct pay_event *e,
         bson_oid_to_string(&oid, id);
         res = LUMIRA_OK;
     } else {
-        res = e->order_id[0] != '\0' ? LUMIRA_ENOTFOUND : event_order(c, e, o, err, errlen);
+        res = e->order_id[0] != '\0' ? LUMIRA_ENOTFOUND : pi_order(c, e, o, err, errlen);
         memcpy(id, o->id, sizeof(id));
     }
     if (res == LUMIRA_ENOTFOUND) {
@@ -675,8 +673,8 @@ static enum lumira_err apply_event(struct ctx *c, const struct pay_event *e,
         if (res != LUMIRA_EEXIST)
             break;
         if (lumira_mono_ms() >= deadline) {
-            (void)lumira_str_fmt(err, errlen, "order %s busy with another event for %d ms",
-                                 o->number, LOCK_WAIT_MS);
+            (void)lumira_str_fmt(err, errlen, "order %s busy with another event for %d ms", id,
+                                 LOCK_WAIT_MS);
             return LUMIRA_EUNAVAIL;
         }
         /* The holder is another worker, done in a few milliseconds; a signal only shortens it. */
@@ -687,8 +685,8 @@ static enum lumira_err apply_event(struct ctx *c, const struct pay_event *e,
     res = apply_locked(c, e, id, o, outcome, applied, err, errlen);
     unlock = lumira_payment_unlock(c->db, id, token, uerr, sizeof(uerr));
     if (unlock != LUMIRA_OK) /* taken over as stale after LOCK_STALE_MS at worst */
-        lumira_log(LUMIRA_LOG_WARN, "db", "cannot let the payment lock of order %s go: %s",
-                   o->number, uerr);
+        lumira_log(LUMIRA_LOG_WARN, "db", "cannot let the payment lock of order %s go: %s", id,
+                   uerr);
     return res;
 }
 
