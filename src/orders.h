@@ -13,10 +13,11 @@
 #include "mongo.h"
 
 /* The `orders` collection and the records that guard it (API.md "Data", docs/ORDERS.md):
- * `counters` (order numbers), `processed_events` (Stripe events applied once) and
- * `order_assignments` (one expert per order). Every exactly-once decision here is an insert
- * under a unique index, the one thing every MongoDB-compatible server does atomically
- * (DESIGN.md); status changes are conditional updates on the current status.
+ * `counters` (order numbers), `processed_events` (Stripe events applied once),
+ * `order_assignments` (one expert per order) and `payment_locks` (one Stripe event of an order
+ * at a time). Every exactly-once decision here is an insert under a unique index, the one
+ * thing every MongoDB-compatible server does atomically (DESIGN.md); status changes are
+ * conditional updates on the current status.
  *
  * Every function returns LUMIRA_EUNAVAIL when the database cannot be reached (the client is
  * then replaced at its next use), LUMIRA_EINTERNAL for another driver failure, and writes the

@@ -40,7 +40,7 @@ from conftest import BASE, MONGO_URI, bearer, sign_n8n, sign_stripe, unique_emai
 from orders_util import CALLBACK, CHECKOUT, PROCESS, WEBHOOK, new_expert, new_order, order_in
 
 COLLECTIONS = ("experts", "users", "orders", "counters", "processed_events", "order_assignments",
-               "n8n_nonces")
+               "n8n_nonces", "payment_locks")
 # nginx drops a request whose body does not come after client_body_timeout (10 s): the longest
 # anything here may take, with a margin.
 SLOW_LIMIT_S = 16
@@ -58,7 +58,7 @@ WRITES = {
     "login": ((), ("expert",)),
     "register": (("experts",), ("admin",)),
     "checkout": (("orders", "users"), ("counters",)),
-    "webhook": (("processed_events",), ("pending", "pending-user")),
+    "webhook": (("processed_events", "payment_locks"), ("pending", "pending-user")),
     "orders-status": ((), ("paid", "paid-user")),
     "orders-review": ((), ("paid",)),
     "orders-content": ((), ("paid",)),
