@@ -86,6 +86,16 @@ void append_range(bson_t *filter, const char *field, int64_t from, int64_t to);
 bool expert_and_id(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
                    struct lumira_expert *me, char id[LUMIRA_OID_HEX + 1]);
 
+/* Who may change an order (API.md "Orders"): an admin (the role of the stored account) any,
+ * an expert only an order assigned to them. Otherwise answers 403 NOT_ASSIGNED and returns
+ * false. */
+bool may_change(struct lumira_req *req, struct lumira_resp *resp, const struct lumira_expert *me,
+                const struct lumira_order *o);
+
+/* True for an admin account (its stored role); otherwise answers 403 FORBIDDEN naming `what`. */
+bool admin_only(struct lumira_req *req, struct lumira_resp *resp, const struct lumira_expert *me,
+                const char *what);
+
 /* An error answer that names the order: {"error", "code", "requestId", "orderId",
  * "orderNumber"}. */
 void order_error(struct lumira_req *req, struct lumira_resp *resp, int status, const char *code,

@@ -172,7 +172,12 @@ void handle_status(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         lumira_valid_respond(&v, resp, req);
         goto out;
     }
-    if (!load_order(c, req, resp, id, &o, NULL))
+    /* Money: an order marked paid gets worked on unpaid, one marked refunded refunds nothing. */
+    if ((to == LUMIRA_ORDER_PAID || to == LUMIRA_ORDER_REFUNDED) &&
+        !admin_only(req, resp, &me, to == LUMIRA_ORDER_PAID ? "marking an order paid by hand"
+                                                            : "marking an order refunded by hand"))
+        goto out;
+    if (!load_order(c, req, resp, id, &o, NULL) || !may_change(req, resp, &me, &o))
         goto out;
     if (to == LUMIRA_ORDER_PAID)
         BSON_APPEND_DATE_TIME(&set, "paidAt", now);
@@ -182,25 +187,33 @@ void handle_status(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         BSON_APPEND_DATE_TIME(&set, "refundedAt", now);
     else if (to == LUMIRA_ORDER_COMPLETED)
         BSON_APPEND_DATE_TIME(&set, "deliveredAt", now);
-    move_order(c, req, resp, &o, to, &set, "expert");
+    move_order(c, req, resp, &o, to, &set, me.role == LUMIRA_ROLE_ADMIN ? "admin" : "expert");
 out:
     bson_destroy(&set);
     json_object_put(body);
     lumira_valid_cleanup(&v);
 }
 
-/* $set `set` on order `id` (which must exist) and answers with the order. */
+/* $set `set` on order `id` (which must exist, and for an expert be assigned to them: the update
+ * is conditioned on it) and answers with the order. */
 static void update_reply(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
-                         const char *id, const bson_t *set)
+                         const struct lumira_expert *me, const char *id, const bson_t *set)
 {
     char err[LUMIRA_MAX_ERRMSG];
     bson_t *after = NULL;
-    enum lumira_err res = lumira_orders_set(c->db, id, LUMIRA_ORDER_NONE, set, lumira_wall_ms(),
-                                            &after, err, sizeof(err));
+    struct lumira_order o;
+    enum lumira_err res =
+        me->role == LUMIRA_ROLE_ADMIN
+            ? lumira_orders_set(c->db, id, LUMIRA_ORDER_NONE, set, lumira_wall_ms(), &after, err,
+                                sizeof(err))
+            : lumira_orders_set_assigned(c->db, id, me->id, set, lumira_wall_ms(), &after, err,
+                                         sizeof(err));
 
-    if (res == LUMIRA_ENOTFOUND)
-        lumira_resp_error(resp, req, 404, "ORDER_NOT_FOUND", "Order not found", NULL);
-    else if (res != LUMIRA_OK)
+    if (res == LUMIRA_ENOTFOUND) {
+        /* No such order, or not this expert's: the read tells which (and answers). */
+        if (load_order(c, req, resp, id, &o, NULL) && may_change(req, resp, me, &o))
+            lumira_resp_error(resp, req, 409, "CONFLICT", "The order changed; try again", NULL);
+    } else if (res != LUMIRA_OK)
         lumira_resp_db_failed(resp, req, res, "order update failed", err);
     else
         reply_order_doc(req, resp, after);
@@ -249,7 +262,7 @@ void handle_review(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     BSON_APPEND_UTF8(&r, "expertName", me.name);
     BSON_APPEND_DATE_TIME(&r, "reviewedAt", lumira_wall_ms());
     bson_append_document_end(&set, &r);
-    update_reply(c, req, resp, id, &set);
+    update_reply(c, req, resp, &me, id, &set);
 out:
     bson_destroy(&set);
     json_object_put(body);
@@ -276,7 +289,7 @@ void handle_content(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         goto out;
     }
     BSON_APPEND_DATE_TIME(&set, "contentUpdatedAt", lumira_wall_ms());
-    update_reply(c, req, resp, id, &set);
+    update_reply(c, req, resp, &me, id, &set);
 out:
     bson_destroy(&set);
     json_object_put(body);
@@ -308,7 +321,7 @@ void handle_delivered(struct lumira_req *req, struct lumira_resp *resp, void *ct
         lumira_valid_respond(&v, resp, req);
         goto out;
     }
-    if (!load_order(c, req, resp, id, &o, NULL))
+    if (!load_order(c, req, resp, id, &o, NULL) || !may_change(req, resp, &me, &o))
         goto out;
     BSON_APPEND_DATE_TIME(&set, "deliveredAt", lumira_wall_ms());
     if (method != NULL)
@@ -317,7 +330,8 @@ void handle_delivered(struct lumira_req *req, struct lumira_resp *resp, void *ct
         invalid_transition(req, resp, o.status, "completed");
         goto out;
     }
-    move_order(c, req, resp, &o, LUMIRA_ORDER_COMPLETED, &set, "expert");
+    move_order(c, req, resp, &o, LUMIRA_ORDER_COMPLETED, &set,
+               me.role == LUMIRA_ROLE_ADMIN ? "admin" : "expert");
 out:
     bson_destroy(&set);
     json_object_put(body);
@@ -359,7 +373,8 @@ void handle_overview(struct lumira_req *req, struct lumira_resp *resp, void *ctx
                                         "completedOrders", "failedOrders"};
     struct ctx *c = ctx;
     struct lumira_expert me;
-    int64_t counts[5], today = 0, revenue[5], lvl_counts[5], lvl_sums[5];
+    int64_t counts[5], today = 0, revenue[5], lvl_counts[5], lvl_sums[5], refunds[5],
+        lvl_refunds[5];
     bson_t today_f = BSON_INITIALIZER, all_f = BSON_INITIALIZER, paid_f = BSON_INITIALIZER;
     char err[LUMIRA_MAX_ERRMSG];
     struct json_object *root, *levels;
@@ -367,7 +382,9 @@ void handle_overview(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     bool ok = true;
     size_t i;
 
-    if (!lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me))
+    /* Revenue is the admins' (the role of the stored account, not the token's). */
+    if (!lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me) ||
+        !admin_only(req, resp, &me, "order statistics"))
         goto out;
     for (i = 0; res == LUMIRA_OK && i < 5; i++)
         res = count_status(c, statuses[i], &counts[i], err, sizeof(err));
@@ -381,6 +398,14 @@ void handle_overview(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         res = lumira_orders_sum(c->db, &all_f, true, NULL, lvl_counts, err, sizeof(err));
     if (res == LUMIRA_OK)
         res = lumira_orders_sum(c->db, &paid_f, true, "amount", lvl_sums, err, sizeof(err));
+    /* Less what was refunded of them (partial refunds: a full one makes the order refunded).
+     * One accumulator per $group (FerretDB): two sums more. */
+    if (res == LUMIRA_OK)
+        res = lumira_orders_sum(c->db, &paid_f, false, "amountRefunded", refunds, err,
+                                sizeof(err));
+    if (res == LUMIRA_OK)
+        res = lumira_orders_sum(c->db, &paid_f, true, "amountRefunded", lvl_refunds, err,
+                                sizeof(err));
     if (res != LUMIRA_OK) {
         lumira_resp_db_failed(resp, req, res, "order statistics failed", err);
         goto out;
@@ -388,7 +413,7 @@ void handle_overview(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     root = lumira_json_new_object(&ok);
     for (i = 0; i < 5; i++)
         lumira_json_put_int(root, names[i], counts[i], &ok);
-    lumira_json_put_int(root, "totalRevenue", revenue[0], &ok);
+    lumira_json_put_int(root, "totalRevenue", revenue[0] - refunds[0], &ok);
     lumira_json_put_int(root, "todayOrders", today, &ok);
     levels = json_object_new_array();
     for (i = 1; ok && levels != NULL && i <= 4; i++) {
@@ -396,7 +421,7 @@ void handle_overview(struct lumira_req *req, struct lumira_resp *resp, void *ctx
 
         lumira_json_put_int(l, "level", (int64_t)i, &ok);
         lumira_json_put_int(l, "count", lvl_counts[i], &ok);
-        lumira_json_put_int(l, "revenue", lvl_sums[i], &ok);
+        lumira_json_put_int(l, "revenue", lvl_sums[i] - lvl_refunds[i], &ok);
         if (l != NULL && json_object_array_add(levels, l) != 0) {
             json_object_put(l);
             ok = false;

@@ -193,3 +193,28 @@ void order_error(struct lumira_req *req, struct lumira_resp *resp, int status, c
     if (!ok)
         json_object_put(extra);
 }
+
+bool may_change(struct lumira_req *req, struct lumira_resp *resp, const struct lumira_expert *me,
+                const struct lumira_order *o)
+{
+    if (me->role == LUMIRA_ROLE_ADMIN || strcmp(o->assigned_to, me->id) == 0)
+        return true;
+    log_order(LUMIRA_LOG_WARN, o, "change refused: the order is not assigned to this expert");
+    lumira_resp_error(resp, req, 403, "NOT_ASSIGNED",
+                      "Only the expert this order is assigned to (or an admin) may change it",
+                      NULL);
+    return false;
+}
+
+bool admin_only(struct lumira_req *req, struct lumira_resp *resp, const struct lumira_expert *me,
+                const char *what)
+{
+    char msg[128];
+
+    if (me->role == LUMIRA_ROLE_ADMIN)
+        return true;
+    lumira_log(LUMIRA_LOG_WARN, "auth", "refused to an expert who is not an admin: %s", what);
+    (void)lumira_str_fmt(msg, sizeof(msg), "Admin role required: %s", what);
+    lumira_resp_error(resp, req, 403, "FORBIDDEN", msg, NULL);
+    return false;
+}

@@ -325,120 +325,368 @@ out:
     lumira_valid_cleanup(&v);
 }
 
-/* The event's PaymentIntent: data.object's id, metadata.orderId, amount and currency. */
-struct pi_event {
-    const char *id;       /* "" when absent */
-    const char *order_id; /* "" when absent */
-    int64_t amount;       /* amount_received when present, else amount; -1 when neither */
+/* The payment events we act on (API.md "Checkout and payments"). */
+enum pay_kind { PAY_NONE, PAY_SUCCEEDED, PAY_FAILED, PAY_CANCELED, PAY_REFUNDED };
+
+/* What an event says about one order's payment. Strings borrow the event's JSON. */
+struct pay_event {
+    enum pay_kind kind;
+    const char *event_id;
+    const char *pi;       /* the PaymentIntent: data.object.id, or .payment_intent of a charge */
+    const char *order_id; /* metadata.orderId, "" when absent */
+    int64_t amount;       /* received (succeeded) or refunded in all (charge.refunded); -1: none */
     const char *currency; /* "" when absent */
-    const char *failure;  /* last_payment_error.message, NULL when absent */
+    const char *message;  /* last_payment_error.message, "" when absent */
+    const char *code;     /* last_payment_error.code (else decline_code, type), "" when absent */
 };
 
-static const char *opt_str(const struct json_object *obj, const char *key)
+static enum pay_kind pay_kind(const char *type)
+{
+    if (strcmp(type, "payment_intent.succeeded") == 0)
+        return PAY_SUCCEEDED;
+    if (strcmp(type, "payment_intent.payment_failed") == 0)
+        return PAY_FAILED;
+    if (strcmp(type, "payment_intent.canceled") == 0)
+        return PAY_CANCELED;
+    if (strcmp(type, "charge.refunded") == 0)
+        return PAY_REFUNDED;
+    return PAY_NONE;
+}
+
+/* String `key` of `obj` when it is one of at most `max` bytes, else "". */
+static const char *opt_str(const struct json_object *obj, const char *key, size_t max)
 {
     const char *s;
     size_t len;
 
-    return lumira_json_get_str(obj, key, 1024, &s, &len) == LUMIRA_OK ? s : "";
+    return lumira_json_get_str(obj, key, max, &s, &len) == LUMIRA_OK ? s : "";
 }
 
-static void read_pi(const struct json_object *pi, struct pi_event *e)
+/* Reads data.object of an event of kind e->kind (a PaymentIntent, or a charge). */
+static void read_event(const struct json_object *obj, struct pay_event *e)
 {
     struct json_object *sub;
+    const char *amount_key = e->kind == PAY_REFUNDED ? "amount_refunded" : "amount_received";
 
-    e->id = opt_str(pi, "id");
+    e->pi = opt_str(obj, e->kind == PAY_REFUNDED ? "payment_intent" : "id",
+                    LUMIRA_ORDER_STRIPE_ID_MAX);
     e->order_id = "";
-    if (lumira_json_get_object(pi, "metadata", &sub) == LUMIRA_OK)
-        e->order_id = opt_str(sub, "orderId");
-    if (lumira_json_get_i64(pi, "amount_received", 0, INT64_MAX, &e->amount) != LUMIRA_OK &&
-        lumira_json_get_i64(pi, "amount", 0, INT64_MAX, &e->amount) != LUMIRA_OK)
+    if (lumira_json_get_object(obj, "metadata", &sub) == LUMIRA_OK)
+        e->order_id = opt_str(sub, "orderId", LUMIRA_OID_HEX);
+    if (lumira_json_get_i64(obj, amount_key, 0, INT64_MAX, &e->amount) != LUMIRA_OK &&
+        (e->kind == PAY_REFUNDED ||
+         lumira_json_get_i64(obj, "amount", 0, INT64_MAX, &e->amount) != LUMIRA_OK))
         e->amount = -1;
-    e->currency = opt_str(pi, "currency");
-    e->failure = NULL;
-    if (lumira_json_get_object(pi, "last_payment_error", &sub) == LUMIRA_OK &&
-        opt_str(sub, "message")[0] != '\0')
-        e->failure = opt_str(sub, "message");
+    e->currency = opt_str(obj, "currency", 16);
+    e->message = e->code = "";
+    if (lumira_json_get_object(obj, "last_payment_error", &sub) == LUMIRA_OK) {
+        e->message = opt_str(sub, "message", 1024);
+        e->code = opt_str(sub, "code", 128);
+        if (e->code[0] == '\0')
+            e->code = opt_str(sub, "decline_code", 128);
+        if (e->code[0] == '\0')
+            e->code = opt_str(sub, "type", 128);
+    }
 }
 
-/* Finds the event's order: metadata.orderId, else the order holding the PaymentIntent. */
-static enum lumira_err event_order(struct ctx *c, const struct pi_event *e, struct lumira_order *o,
-                                   char *err, size_t errlen)
+/* Finds the order holding the event's PaymentIntent, for an event without metadata.orderId (a
+ * charge's metadata need not carry ours). LUMIRA_ENOTFOUND when none. */
+static enum lumira_err pi_order(struct ctx *c, const struct pay_event *e, struct lumira_order *o,
+                                char *err, size_t errlen)
 {
     bson_t filter = BSON_INITIALIZER;
     enum lumira_err res = LUMIRA_ENOTFOUND;
 
-    if (e->order_id[0] != '\0')
-        res = lumira_orders_find_id(c->db, e->order_id, o, NULL, err, errlen);
-    if (res == LUMIRA_ENOTFOUND && e->id[0] != '\0') {
-        BSON_APPEND_UTF8(&filter, "paymentIntentId", e->id);
+    if (e->pi[0] != '\0') {
+        BSON_APPEND_UTF8(&filter, "paymentIntentId", e->pi);
         res = lumira_orders_find(c->db, &filter, o, NULL, err, errlen);
     }
     bson_destroy(&filter);
     return res;
 }
 
-/* Applies a PaymentIntent event to its order. Returns LUMIRA_OK with `outcome` set ("paid",
- * "failed", or why nothing changed), or the database failure. */
-static enum lumira_err apply_event(struct ctx *c, const char *type, const struct pi_event *e,
-                                   struct lumira_order *o, char outcome[48], char *err,
-                                   size_t errlen)
+/* "status_<the order's status>" into outcome. */
+static void status_outcome(const struct lumira_order *o, char outcome[48])
 {
-    bool succeeded = strcmp(type, "payment_intent.succeeded") == 0;
+    const char *name = lumira_order_status_name(o->status);
+
+    (void)lumira_str_fmt(outcome, 48, "status_%s", name != NULL ? name : "unknown");
+}
+
+/* The effect of a succeeded PaymentIntent on order `o` as read. */
+static enum lumira_err apply_succeeded(struct ctx *c, const struct pay_event *e,
+                                       struct lumira_order *o, char outcome[48], bool *applied,
+                                       char *err, size_t errlen)
+{
+    int64_t now = lumira_wall_ms();
+    bson_t set = BSON_INITIALIZER;
+    enum lumira_order_status to;
+    enum lumira_err res;
+
+    if (o->status == LUMIRA_ORDER_PAID || o->status == LUMIRA_ORDER_PROCESSING ||
+        o->status == LUMIRA_ORDER_COMPLETED) {
+        status_outcome(o, outcome);
+        log_order(LUMIRA_LOG_INFO, o, "payment succeeded for an order already paid");
+        /* A retry after a failure between the change and the stats: bring them up to date. */
+        return lumira_users_refresh_stats(c->db, o->user_id, now, now, err, errlen);
+    }
+    if (o->status != LUMIRA_ORDER_PENDING && o->status != LUMIRA_ORDER_FAILED) {
+        status_outcome(o, outcome);
+        log_order(LUMIRA_LOG_WARN, o, "payment succeeded for an order that cannot be paid");
+        return LUMIRA_OK;
+    }
+    if (e->amount != o->amount || strcmp(e->currency, "eur") != 0) {
+        lumira_log(LUMIRA_LOG_ERROR, "webhook",
+                   "payment amount mismatch on order %s: paid %lld %s, expected %lld eur",
+                   o->number, (long long)e->amount, e->currency, (long long)o->amount);
+        (void)lumira_strscpy(outcome, "amount_mismatch", 48);
+        return LUMIRA_OK;
+    }
+    /* A full refund that arrived before this success: the money came and went back. */
+    to = o->amount > 0 && o->amount_refunded >= o->amount ? LUMIRA_ORDER_REFUNDED
+                                                          : LUMIRA_ORDER_PAID;
+    BSON_APPEND_DATE_TIME(&set, "paidAt", now);
+    if (to == LUMIRA_ORDER_REFUNDED)
+        BSON_APPEND_DATE_TIME(&set, "refundedAt", now);
+    res = lumira_orders_payment_update(c->db, o, e->pi, to, &set, NULL, NULL, NULL, now, err,
+                                       errlen);
+    bson_destroy(&set);
+    if (res != LUMIRA_OK)
+        return res;
+    *applied = true;
+    (void)lumira_strscpy(outcome, to == LUMIRA_ORDER_PAID ? "paid" : "refunded", 48);
+    return to == LUMIRA_ORDER_PAID
+               ? lumira_users_refresh_stats(c->db, o->user_id, now, now, err, errlen)
+               : LUMIRA_OK;
+}
+
+/* A declined payment: the order stays pending (Stripe lets the customer pay again) with the
+ * failure recorded, once per event. */
+static enum lumira_err apply_failed(struct ctx *c, const struct pay_event *e,
+                                    struct lumira_order *o, char outcome[48], bool *applied,
+                                    char *err, size_t errlen)
+{
+    int64_t now = lumira_wall_ms();
+    bson_t set = BSON_INITIALIZER, inc = BSON_INITIALIZER, lpe;
+    enum lumira_err res;
+
+    if (o->status != LUMIRA_ORDER_PENDING) {
+        status_outcome(o, outcome);
+        log_order(LUMIRA_LOG_INFO, o, "payment failure for an order not pending: nothing changes");
+        return LUMIRA_OK;
+    }
+    (void)lumira_strscpy(outcome, "payment_failure_recorded", 48);
+    if (strcmp(o->last_failure_event, e->event_id) == 0) {
+        *applied = true; /* a retry of an event whose record was lost */
+        return LUMIRA_OK;
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(&set, "lastPaymentError", &lpe);
+    BSON_APPEND_UTF8(&lpe, "message", e->message[0] != '\0' ? e->message : "payment failed");
+    if (e->code[0] != '\0')
+        BSON_APPEND_UTF8(&lpe, "code", e->code);
+    BSON_APPEND_UTF8(&lpe, "paymentIntentId", e->pi);
+    BSON_APPEND_UTF8(&lpe, "eventId", e->event_id);
+    BSON_APPEND_DATE_TIME(&lpe, "at", now);
+    bson_append_document_end(&set, &lpe);
+    BSON_APPEND_INT32(&inc, "paymentFailures", 1);
+    res = lumira_orders_payment_update(c->db, o, e->pi, LUMIRA_ORDER_NONE, &set, &inc, NULL,
+                                       e->event_id, now, err, errlen);
+    bson_destroy(&set);
+    bson_destroy(&inc);
+    if (res == LUMIRA_OK) {
+        *applied = true;
+        log_order(LUMIRA_LOG_INFO, o, "payment failed: the order stays pending");
+    }
+    return res;
+}
+
+/* A canceled PaymentIntent: no payment will come, the pending order fails. */
+static enum lumira_err apply_canceled(struct ctx *c, const struct pay_event *e,
+                                      struct lumira_order *o, char outcome[48], bool *applied,
+                                      char *err, size_t errlen)
+{
     int64_t now = lumira_wall_ms();
     bson_t set = BSON_INITIALIZER;
     enum lumira_err res;
 
-    res = event_order(c, e, o, err, errlen);
+    if (o->status != LUMIRA_ORDER_PENDING) {
+        status_outcome(o, outcome);
+        return LUMIRA_OK;
+    }
+    BSON_APPEND_UTF8(&set, "failureReason", "canceled");
+    BSON_APPEND_DATE_TIME(&set, "failedAt", now);
+    res = lumira_orders_payment_update(c->db, o, e->pi, LUMIRA_ORDER_FAILED, &set, NULL, NULL,
+                                       NULL, now, err, errlen);
+    bson_destroy(&set);
+    if (res == LUMIRA_OK) {
+        *applied = true;
+        (void)lumira_strscpy(outcome, "failed", 48);
+    }
+    return res;
+}
+
+/* A refund: Stripe's amount_refunded is the charge's total so far, so it only ever grows
+ * ($max), and an older event (smaller total) changes nothing. A full one ends a paid order. */
+static enum lumira_err apply_refunded(struct ctx *c, const struct pay_event *e,
+                                      struct lumira_order *o, char outcome[48], bool *applied,
+                                      char *err, size_t errlen)
+{
+    int64_t now = lumira_wall_ms();
+    bson_t set = BSON_INITIALIZER, max = BSON_INITIALIZER;
+    enum lumira_order_status to = LUMIRA_ORDER_NONE;
+    bool full = e->amount >= o->amount;
+    enum lumira_err res;
+
+    if (o->status == LUMIRA_ORDER_REFUNDED || o->status == LUMIRA_ORDER_NONE) {
+        status_outcome(o, outcome);
+        return LUMIRA_OK;
+    }
+    if (e->amount <= 0 || strcmp(e->currency, "eur") != 0) {
+        lumira_log(LUMIRA_LOG_ERROR, "webhook",
+                   "refund mismatch on order %s: refunded %lld %s of %lld eur", o->number,
+                   (long long)e->amount, e->currency, (long long)o->amount);
+        (void)lumira_strscpy(outcome, "amount_mismatch", 48);
+        return LUMIRA_OK;
+    }
+    if (e->amount <= o->amount_refunded) {
+        (void)lumira_strscpy(outcome, "stale_refund", 48);
+        return LUMIRA_OK;
+    }
+    if (full && (o->status == LUMIRA_ORDER_PAID || o->status == LUMIRA_ORDER_PROCESSING ||
+                 o->status == LUMIRA_ORDER_COMPLETED)) {
+        to = LUMIRA_ORDER_REFUNDED;
+        BSON_APPEND_DATE_TIME(&set, "refundedAt", now);
+    }
+    BSON_APPEND_INT64(&max, "amountRefunded", e->amount);
+    res = lumira_orders_payment_update(c->db, o, e->pi, to, &set, NULL, &max, NULL, now, err,
+                                       errlen);
+    bson_destroy(&set);
+    bson_destroy(&max);
+    if (res == LUMIRA_OK) {
+        *applied = true;
+        (void)lumira_strscpy(outcome,
+                             to == LUMIRA_ORDER_REFUNDED ? "refunded"
+                             : full                      ? "refund_recorded"
+                                                         : "partially_refunded",
+                             48);
+        log_order(LUMIRA_LOG_INFO, o, full ? "refund received" : "partial refund received");
+    }
+    return res;
+}
+
+/* How many times an event is decided again when its order changed under it (a change made by
+ * hand meanwhile): past that, 500, and Stripe retries. */
+#define EVENT_TRIES 4
+/* How long an event waits for another event of the same order to be applied, and how old a lock
+ * must be to be taken for its dead holder's (a request never lasts that long). */
+#define LOCK_WAIT_MS 3000
+#define LOCK_STEP_MS 10
+#define LOCK_STALE_MS 30000
+
+/* Decides and applies event `e` on order `id`, read afresh. */
+static enum lumira_err apply_locked(struct ctx *c, const struct pay_event *e, const char *id,
+                                    struct lumira_order *o, char outcome[48], bool *applied,
+                                    char *err, size_t errlen)
+{
+    enum lumira_err res = LUMIRA_OK;
+    int tries;
+
+    for (tries = 0; tries < EVENT_TRIES; tries++) {
+        res = lumira_orders_find_id(c->db, id, o, NULL, err, errlen);
+        if (res == LUMIRA_ENOTFOUND) {
+            (void)lumira_strscpy(outcome, "unknown_order", 48);
+            return LUMIRA_OK;
+        }
+        if (res != LUMIRA_OK)
+            return res;
+        /* The order's own PaymentIntent only; an order that has none stored yet (its write
+         * after the checkout was lost) takes the one whose metadata names it. */
+        if (e->pi[0] == '\0' ||
+            (o->payment_intent[0] != '\0' && strcmp(o->payment_intent, e->pi) != 0)) {
+            lumira_log(LUMIRA_LOG_ERROR, "webhook",
+                       "event for PaymentIntent %s on order %s, whose PaymentIntent is %s", e->pi,
+                       o->number, o->payment_intent[0] != '\0' ? o->payment_intent : "unknown");
+            (void)lumira_strscpy(outcome, "payment_intent_mismatch", 48);
+            return LUMIRA_OK;
+        }
+        switch (e->kind) {
+        case PAY_SUCCEEDED:
+            res = apply_succeeded(c, e, o, outcome, applied, err, errlen);
+            break;
+        case PAY_FAILED:
+            res = apply_failed(c, e, o, outcome, applied, err, errlen);
+            break;
+        case PAY_CANCELED:
+            res = apply_canceled(c, e, o, outcome, applied, err, errlen);
+            break;
+        case PAY_REFUNDED:
+            res = apply_refunded(c, e, o, outcome, applied, err, errlen);
+            break;
+        case PAY_NONE:
+            return LUMIRA_OK;
+        }
+        if (res != LUMIRA_ENOTFOUND)
+            return res;
+        log_order(LUMIRA_LOG_INFO, o, "order changed while an event was applied: reading again");
+    }
+    (void)lumira_str_fmt(err, errlen, "order %s kept changing while event %s was applied",
+                         o->number, e->event_id);
+    return LUMIRA_EUNAVAIL;
+}
+
+/* Applies a payment event to its order. Returns LUMIRA_OK with `outcome` set (what was done,
+ * *applied true; or why nothing changed), or the database failure. The events of one order are
+ * applied one at a time, under its payment lock (a unique insert: atomic on every server), and
+ * each change is also one update conditioned on the order as read (status, paymentIntentId):
+ * two deliveries at once, or two events racing, never apply on a state they did not see. */
+static enum lumira_err apply_event(struct ctx *c, const struct pay_event *e,
+                                   struct lumira_order *o, char outcome[48], bool *applied,
+                                   char *err, size_t errlen)
+{
+    char id[LUMIRA_OID_HEX + 1], token[LUMIRA_OID_HEX + 1], uerr[LUMIRA_MAX_ERRMSG];
+    bson_oid_t oid;
+    enum lumira_err res, unlock;
+    int64_t deadline = lumira_mono_ms() + LOCK_WAIT_MS;
+    const struct timespec step = {0, LOCK_STEP_MS * 1000000L};
+
+    *applied = false;
+    /* The order to lock: the one the metadata names (read under the lock), else the holder of
+     * the PaymentIntent (read first to know it). */
+    if (e->order_id[0] != '\0' && lumira_oid_parse(e->order_id, strlen(e->order_id), &oid)) {
+        bson_oid_to_string(&oid, id);
+        res = LUMIRA_OK;
+    } else {
+        res = e->order_id[0] != '\0' ? LUMIRA_ENOTFOUND : pi_order(c, e, o, err, errlen);
+        memcpy(id, o->id, sizeof(id));
+    }
     if (res == LUMIRA_ENOTFOUND) {
-        lumira_log(LUMIRA_LOG_WARN, "webhook", "%s for an unknown order (PaymentIntent %s)", type,
-                   e->id);
+        lumira_log(LUMIRA_LOG_WARN, "webhook", "event for an unknown order (PaymentIntent %s)",
+                   e->pi);
         (void)lumira_strscpy(outcome, "unknown_order", 48);
         return LUMIRA_OK;
     }
     if (res != LUMIRA_OK)
         return res;
-    if (o->status != LUMIRA_ORDER_PENDING) {
-        (void)lumira_str_fmt(outcome, 48, "status_%s",
-                             lumira_order_status_name(o->status) != NULL
-                                 ? lumira_order_status_name(o->status)
-                                 : "unknown");
-        log_order(LUMIRA_LOG_WARN, o,
-                  succeeded ? "payment succeeded for an order not pending"
-                            : "payment failure for an order not pending");
-        /* A retry after a failure between the change and the stats: bring them up to date. */
-        if (succeeded && (o->status == LUMIRA_ORDER_PAID || o->status == LUMIRA_ORDER_PROCESSING ||
-                          o->status == LUMIRA_ORDER_COMPLETED))
-            return lumira_users_refresh_stats(c->db, o->user_id, now, now, err, errlen);
-        return LUMIRA_OK;
-    }
-    if (succeeded) {
-        if (e->amount != o->amount || strcmp(e->currency, "eur") != 0) {
-            lumira_log(LUMIRA_LOG_ERROR, "webhook",
-                       "payment amount mismatch on order %s: paid %lld %s, expected %lld eur",
-                       o->number, (long long)e->amount, e->currency, (long long)o->amount);
-            (void)lumira_strscpy(outcome, "amount_mismatch", 48);
-            return LUMIRA_OK;
+    for (;;) {
+        res = lumira_payment_lock(c->db, id, e->event_id, lumira_wall_ms(), LOCK_STALE_MS, token,
+                                  err, errlen);
+        if (res != LUMIRA_EEXIST)
+            break;
+        if (lumira_mono_ms() >= deadline) {
+            (void)lumira_str_fmt(err, errlen, "order %s busy with another event for %d ms", id,
+                                 LOCK_WAIT_MS);
+            return LUMIRA_EUNAVAIL;
         }
-        BSON_APPEND_DATE_TIME(&set, "paidAt", now);
-        if (e->id[0] != '\0')
-            BSON_APPEND_UTF8(&set, "paymentIntentId", e->id);
-        res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_PAID, &set, "webhook", now, NULL, err,
-                                       errlen);
-        if (res == LUMIRA_OK)
-            res = lumira_users_refresh_stats(c->db, o->user_id, now, now, err, errlen);
-        (void)lumira_strscpy(outcome, "paid", 48);
-    } else {
-        BSON_APPEND_UTF8(&set, "failureReason", e->failure != NULL ? e->failure : type);
-        BSON_APPEND_DATE_TIME(&set, "failedAt", now);
-        res = lumira_orders_transition(c->db, o, LUMIRA_ORDER_FAILED, &set, "webhook", now, NULL,
-                                       err, errlen);
-        (void)lumira_strscpy(outcome, "failed", 48);
+        /* The holder is another worker, done in a few milliseconds; a signal only shortens it. */
+        (void)nanosleep(&step, NULL);
     }
-    bson_destroy(&set);
-    if (res == LUMIRA_ENOTFOUND) { /* moved by someone else between the read and the update */
-        (void)lumira_strscpy(outcome, "status_changed", 48);
-        return LUMIRA_OK;
-    }
+    if (res != LUMIRA_OK)
+        return res;
+    res = apply_locked(c, e, id, o, outcome, applied, err, errlen);
+    unlock = lumira_payment_unlock(c->db, id, token, uerr, sizeof(uerr));
+    if (unlock != LUMIRA_OK) /* taken over as stale after LOCK_STALE_MS at worst */
+        lumira_log(LUMIRA_LOG_WARN, "db", "cannot let the payment lock of order %s go: %s", id,
+                   uerr);
     return res;
 }
 
@@ -474,11 +722,11 @@ void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     struct json_object *body = NULL, *data, *pi;
     struct lumira_valid v;
     struct lumira_order o;
-    struct pi_event e;
+    struct pay_event e;
     char why[128], err[LUMIRA_MAX_ERRMSG], outcome[48] = "event_type";
     size_t len;
     enum lumira_err res;
-    bool handled;
+    bool applied = false;
 
     lumira_valid_init(&v);
     memset(&o, 0, sizeof(o));
@@ -514,12 +762,11 @@ void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         webhook_db_failed(req, resp, id, err);
         goto out;
     }
-    handled = strcmp(type, "payment_intent.succeeded") == 0 ||
-              strcmp(type, "payment_intent.payment_failed") == 0 ||
-              strcmp(type, "payment_intent.canceled") == 0;
-    if (handled) {
-        read_pi(pi, &e);
-        res = apply_event(c, type, &e, &o, outcome, err, sizeof(err));
+    e.kind = pay_kind(type);
+    e.event_id = id;
+    if (e.kind != PAY_NONE) {
+        read_event(pi, &e);
+        res = apply_event(c, &e, &o, outcome, &applied, err, sizeof(err));
         if (res != LUMIRA_OK) {
             webhook_db_failed(req, resp, id, err);
             goto out;
@@ -537,8 +784,7 @@ void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         goto out;
     }
     lumira_log(LUMIRA_LOG_INFO, "webhook", "event %s (%s): %s", id, type, outcome);
-    webhook_reply(req, resp, false,
-                  strcmp(outcome, "paid") == 0 || strcmp(outcome, "failed") == 0 ? NULL : outcome);
+    webhook_reply(req, resp, false, applied ? NULL : outcome);
 out:
     json_object_put(body);
     lumira_valid_cleanup(&v);

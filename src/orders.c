@@ -52,6 +52,22 @@ bool lumira_order_transition_allowed(enum lumira_order_status from, enum lumira_
     }
 }
 
+bool lumira_order_payment_allowed(enum lumira_order_status from, enum lumira_order_status to)
+{
+    switch (from) {
+    case LUMIRA_ORDER_PENDING:
+        return to == LUMIRA_ORDER_PAID || to == LUMIRA_ORDER_FAILED || to == LUMIRA_ORDER_REFUNDED;
+    case LUMIRA_ORDER_FAILED:
+        return to == LUMIRA_ORDER_PAID || to == LUMIRA_ORDER_REFUNDED;
+    case LUMIRA_ORDER_PAID:
+    case LUMIRA_ORDER_PROCESSING:
+    case LUMIRA_ORDER_COMPLETED:
+        return to == LUMIRA_ORDER_REFUNDED;
+    default:
+        return false;
+    }
+}
+
 static const struct {
     const char *name;
     int64_t amount;
@@ -187,6 +203,8 @@ static void read_order(const bson_t *doc, struct lumira_order *o)
         } else if (t == BSON_TYPE_UTF8) {
             if (strcmp(key, "orderNumber") == 0) {
                 copy_str(o->number, sizeof(o->number), &it);
+            } else if (strcmp(key, "paymentIntentId") == 0) {
+                copy_str(o->payment_intent, sizeof(o->payment_intent), &it);
             } else if (strcmp(key, "userEmail") == 0) {
                 copy_str(o->email, sizeof(o->email), &it);
             } else if (strcmp(key, "status") == 0) {
@@ -199,6 +217,14 @@ static void read_order(const bson_t *doc, struct lumira_order *o)
             (void)iter_int(&it, &o->level);
         } else if (strcmp(key, "amount") == 0) {
             (void)iter_int(&it, &o->amount);
+        } else if (strcmp(key, "amountRefunded") == 0) {
+            (void)iter_int(&it, &o->amount_refunded);
+        } else if (strcmp(key, "lastPaymentError") == 0 && t == BSON_TYPE_DOCUMENT) {
+            bson_iter_t sub;
+
+            if (bson_iter_recurse(&it, &sub) && bson_iter_find(&sub, "eventId") &&
+                BSON_ITER_HOLDS_UTF8(&sub))
+                copy_str(o->last_failure_event, sizeof(o->last_failure_event), &sub);
         } else if (strcmp(key, "generatedContent") == 0 && t == BSON_TYPE_DOCUMENT) {
             o->has_content = true;
         }
@@ -336,6 +362,21 @@ enum lumira_err lumira_orders_find_id(struct lumira_mongo *m, const char *id,
     return res;
 }
 
+/* Logs `order status changed` for o from `from` to `to`, as `by`. */
+static void log_transition(const struct lumira_order *o, enum lumira_order_status from,
+                           enum lumira_order_status to, const char *by)
+{
+    struct lumira_log_field fields[] = {
+        LUMIRA_LOG_STR("orderNumber", o->number),
+        LUMIRA_LOG_STR("from", lumira_order_status_name(from)),
+        LUMIRA_LOG_STR("to", lumira_order_status_name(to)),
+        LUMIRA_LOG_STR("by", by),
+        LUMIRA_LOG_END,
+    };
+
+    lumira_log_fields(LUMIRA_LOG_INFO, "orders", fields, "order status changed");
+}
+
 /* One updateOne of `filter` with $set `set` + updatedAt; LUMIRA_ENOTFOUND when nothing matched. */
 /* $set `set` and updatedAt on the order `filter` matches; with `after`, in one findAndModify
  * that hands back the order as it is after the update. */
@@ -381,19 +422,71 @@ enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_o
     if (res == LUMIRA_OK)
         res = update_one(m, &filter, &all, now_ms, after, err, errlen);
     if (res == LUMIRA_OK) {
-        struct lumira_log_field fields[] = {
-            LUMIRA_LOG_STR("orderNumber", o->number),
-            LUMIRA_LOG_STR("from", lumira_order_status_name(o->status)),
-            LUMIRA_LOG_STR("to", lumira_order_status_name(to)),
-            LUMIRA_LOG_STR("by", by),
-            LUMIRA_LOG_END,
-        };
-
-        lumira_log_fields(LUMIRA_LOG_INFO, "orders", fields, "order status changed");
+        log_transition(o, o->status, to, by);
         o->status = to;
     }
     bson_destroy(&filter);
     bson_destroy(&all);
+    return res;
+}
+
+enum lumira_err lumira_orders_payment_update(struct lumira_mongo *m, struct lumira_order *o,
+                                             const char *pi, enum lumira_order_status to,
+                                             const bson_t *set, const bson_t *inc,
+                                             const bson_t *max, const char *event, int64_t now_ms,
+                                             char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, child, ex;
+    bson_oid_t oid;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (!lumira_oid_parse(o->id, strlen(o->id), &oid) ||
+        lumira_order_status_name(o->status) == NULL || pi == NULL || pi[0] == '\0') {
+        (void)lumira_str_fmt(err, errlen, "payment update of an order without id or status");
+        return LUMIRA_EINTERNAL;
+    }
+    if (lumira_order_status_name(to) != NULL && !lumira_order_payment_allowed(o->status, to)) {
+        (void)lumira_str_fmt(err, errlen, "a payment event cannot move an order from %s to %s",
+                             lumira_order_status_name(o->status), lumira_order_status_name(to));
+        return LUMIRA_EINTERNAL;
+    }
+    BSON_APPEND_OID(&filter, "_id", &oid);
+    BSON_APPEND_UTF8(&filter, "status", lumira_order_status_name(o->status));
+    if (o->payment_intent[0] != '\0') {
+        BSON_APPEND_UTF8(&filter, "paymentIntentId", o->payment_intent);
+    } else {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "paymentIntentId", &ex);
+        BSON_APPEND_BOOL(&ex, "$exists", false);
+        bson_append_document_end(&filter, &ex);
+    }
+    if (event != NULL) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "lastPaymentError.eventId", &ex);
+        BSON_APPEND_UTF8(&ex, "$ne", event);
+        bson_append_document_end(&filter, &ex);
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &child);
+    if (lumira_order_status_name(to) != NULL)
+        BSON_APPEND_UTF8(&child, "status", lumira_order_status_name(to));
+    if (o->payment_intent[0] == '\0')
+        BSON_APPEND_UTF8(&child, "paymentIntentId", pi);
+    if (set != NULL && !bson_concat(&child, set))
+        res = LUMIRA_ENOMEM;
+    BSON_APPEND_DATE_TIME(&child, "updatedAt", now_ms);
+    bson_append_document_end(&update, &child);
+    if (inc != NULL && !bson_empty(inc))
+        BSON_APPEND_DOCUMENT(&update, "$inc", inc);
+    if (max != NULL && !bson_empty(max))
+        BSON_APPEND_DOCUMENT(&update, "$max", max);
+    if (res == LUMIRA_OK)
+        res = lumira_mongo_update(m, LUMIRA_ORDERS, &filter, &update, err, errlen);
+    if (res == LUMIRA_OK && lumira_order_status_name(to) != NULL && to != o->status) {
+        log_transition(o, o->status, to, "webhook");
+        o->status = to;
+    }
+    if (res == LUMIRA_OK && o->payment_intent[0] == '\0')
+        (void)lumira_strscpy(o->payment_intent, pi, sizeof(o->payment_intent));
+    bson_destroy(&filter);
+    bson_destroy(&update);
     return res;
 }
 
@@ -415,6 +508,25 @@ enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
     return res;
 }
 
+enum lumira_err lumira_orders_set_assigned(struct lumira_mongo *m, const char *id,
+                                           const char *expert_id, const bson_t *set,
+                                           int64_t now_ms, bson_t **after, char *err,
+                                           size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_oid_t oid, eid;
+    enum lumira_err res;
+
+    if (!lumira_oid_parse(id, strlen(id), &oid) ||
+        !lumira_oid_parse(expert_id, strlen(expert_id), &eid))
+        return LUMIRA_ENOTFOUND;
+    BSON_APPEND_OID(&filter, "_id", &oid);
+    BSON_APPEND_OID(&filter, "assignedExpertId", &eid);
+    res = update_one(m, &filter, set, now_ms, after, err, errlen);
+    bson_destroy(&filter);
+    return res;
+}
+
 enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter, const bson_t *sort,
                                    int64_t skip, int64_t limit, struct json_object *arr, char *err,
                                    size_t errlen)
@@ -431,9 +543,13 @@ enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter,
         return LUMIRA_EUNAVAIL;
     if (sort != NULL)
         BSON_APPEND_DOCUMENT(&opts, "sort", sort);
-    /* Up to a mebibyte each: a list of them could pass the response cap. */
+    /* Up to a few hundred kilobytes each: a page of them could pass the response cap. */
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
     BSON_APPEND_INT32(&proj, "generatedContent", 0);
+    BSON_APPEND_INT32(&proj, "expertPrompt", 0);
+    BSON_APPEND_INT32(&proj, "expertInstructions", 0);
+    BSON_APPEND_INT32(&proj, "expertReview.notes", 0);
+    BSON_APPEND_INT32(&proj, "n8nError", 0);
     bson_append_document_end(&opts, &proj);
     if (skip > 0)
         BSON_APPEND_INT64(&opts, "skip", skip);
@@ -540,6 +656,95 @@ enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char 
     res = lumira_mongo_find_one(m, LUMIRA_EVENTS, &filter, NULL, err, errlen);
     bson_destroy(&filter);
     return res;
+}
+
+/* deleteOne(`filter`) on `coll`; LUMIRA_ENOTFOUND when nothing matched. */
+static enum lumira_err delete_one(struct lumira_mongo *m, const char *coll, const bson_t *filter,
+                                  char *err, size_t errlen)
+{
+    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
+    bson_t reply;
+    bson_iter_t it;
+    bson_error_t error;
+    enum lumira_err res = LUMIRA_OK;
+
+    if (c == NULL)
+        return LUMIRA_EUNAVAIL;
+    if (!mongoc_collection_delete_one(c, filter, NULL, &reply, &error))
+        res = lumira_mongo_fail(m, &error, err, errlen);
+    else if (!bson_iter_init_find(&it, &reply, "deletedCount") || bson_iter_as_int64(&it) < 1)
+        res = LUMIRA_ENOTFOUND;
+    bson_destroy(&reply);
+    lumira_mongo_collection_release(m, c);
+    return res;
+}
+
+enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id,
+                                    const char *event_id, int64_t now_ms, int64_t stale_ms,
+                                    char token[LUMIRA_OID_HEX + 1], char *err, size_t errlen)
+{
+    bson_t doc = BSON_INITIALIZER, filter = BSON_INITIALIZER, or, alt, lt;
+    bson_oid_t oid, tok;
+    enum lumira_err res;
+
+    token[0] = '\0';
+    if (!lumira_oid_parse(order_id, strlen(order_id), &oid)) {
+        (void)lumira_str_fmt(err, errlen, "payment lock of a malformed order id");
+        return LUMIRA_EINTERNAL;
+    }
+    bson_oid_init(&tok, NULL);
+    BSON_APPEND_OID(&doc, "_id", &oid);
+    BSON_APPEND_OID(&doc, "token", &tok);
+    BSON_APPEND_UTF8(&doc, "eventId", event_id);
+    BSON_APPEND_DATE_TIME(&doc, "at", now_ms);
+    res = lumira_mongo_insert(m, LUMIRA_PAYMENT_LOCKS, &doc, err, errlen);
+    if (res == LUMIRA_EEXIST) {
+        /* Held: by a live holder for a few milliseconds, by this event's own earlier attempt,
+         * or by a holder that died. */
+        BSON_APPEND_OID(&filter, "_id", &oid);
+        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &alt);
+        BSON_APPEND_UTF8(&alt, "eventId", event_id);
+        bson_append_document_end(&or, &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&alt, "at", &lt);
+        BSON_APPEND_DATE_TIME(&lt, "$lt", now_ms - stale_ms);
+        bson_append_document_end(&alt, &lt);
+        bson_append_document_end(&or, &alt);
+        bson_append_array_end(&filter, &or);
+        res = delete_one(m, LUMIRA_PAYMENT_LOCKS, &filter, err, errlen);
+        if (res == LUMIRA_OK) {
+            lumira_log(LUMIRA_LOG_WARN, "orders",
+                       "payment lock of order %s left by a dead holder or this event: taken over",
+                       order_id);
+            res = lumira_mongo_insert(m, LUMIRA_PAYMENT_LOCKS, &doc, err, errlen);
+        } else if (res == LUMIRA_ENOTFOUND) {
+            res = LUMIRA_EEXIST;
+        }
+    }
+    if (res == LUMIRA_OK)
+        bson_oid_to_string(&tok, token);
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+    return res;
+}
+
+enum lumira_err lumira_payment_unlock(struct lumira_mongo *m, const char *order_id,
+                                      const char *token, char *err, size_t errlen)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_oid_t oid, tok;
+    enum lumira_err res;
+
+    if (!lumira_oid_parse(order_id, strlen(order_id), &oid) ||
+        !lumira_oid_parse(token, strlen(token), &tok))
+        return LUMIRA_OK;
+    BSON_APPEND_OID(&filter, "_id", &oid);
+    BSON_APPEND_OID(&filter, "token", &tok);
+    res = delete_one(m, LUMIRA_PAYMENT_LOCKS, &filter, err, errlen);
+    bson_destroy(&filter);
+    /* Gone already: taken over as stale after a very slow request. */
+    return res == LUMIRA_ENOTFOUND ? LUMIRA_OK : res;
 }
 
 enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_id,

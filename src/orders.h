@@ -13,10 +13,11 @@
 #include "mongo.h"
 
 /* The `orders` collection and the records that guard it (API.md "Data", docs/ORDERS.md):
- * `counters` (order numbers), `processed_events` (Stripe events applied once) and
- * `order_assignments` (one expert per order). Every exactly-once decision here is an insert
- * under a unique index, the one thing every MongoDB-compatible server does atomically
- * (DESIGN.md); status changes are conditional updates on the current status.
+ * `counters` (order numbers), `processed_events` (Stripe events applied once),
+ * `order_assignments` (one expert per order) and `payment_locks` (one Stripe event of an order
+ * at a time). Every exactly-once decision here is an insert under a unique index, the one
+ * thing every MongoDB-compatible server does atomically (DESIGN.md); status changes are
+ * conditional updates on the current status.
  *
  * Every function returns LUMIRA_EUNAVAIL when the database cannot be reached (the client is
  * then replaced at its next use), LUMIRA_EINTERNAL for another driver failure, and writes the
@@ -26,9 +27,12 @@
 #define LUMIRA_COUNTERS "counters"
 #define LUMIRA_EVENTS "processed_events"
 #define LUMIRA_ASSIGNMENTS "order_assignments"
+#define LUMIRA_PAYMENT_LOCKS "payment_locks"
 
 /* "LU" + yymmdd + a sequence of 3 or more digits (up to 20). */
 #define LUMIRA_ORDER_NUMBER_MAX 28
+/* Stripe's ids (PaymentIntents, events): longer ones are not Stripe's. */
+#define LUMIRA_ORDER_STRIPE_ID_MAX 255
 
 enum lumira_order_status {
     LUMIRA_ORDER_NONE = -1,
@@ -49,6 +53,12 @@ enum lumira_order_status lumira_order_status_parse(const char *s, size_t len);
 /* The transitions API.md allows for PATCH /api/orders/:id/status: pending→paid|failed,
  * paid→processing|refunded, processing→completed|failed, completed→refunded. */
 bool lumira_order_transition_allowed(enum lumira_order_status from, enum lumira_order_status to);
+
+/* The moves a Stripe event may make (docs/ORDERS.md "Payment lifecycle"), never by hand:
+ * pending→paid|failed|refunded, failed→paid|refunded (a payment with another card after a
+ * failure; a success arriving after its own full refund is refunded at once), and
+ * paid|processing|completed→refunded. */
+bool lumira_order_payment_allowed(enum lumira_order_status from, enum lumira_order_status to);
 
 /* Levels 1-4: their names ("Simple", "Intuitive", "Alchimique", "Intégrale") and amounts in
  * cents (0, 1400, 2900, 4900). NULL / -1 for another level. */
@@ -76,6 +86,9 @@ struct lumira_order {
     enum lumira_order_status status;      /* LUMIRA_ORDER_NONE for an unknown stored status */
     char assigned_to[LUMIRA_OID_HEX + 1]; /* assignedExpertId, "" when nobody */
     bool has_content;                     /* generatedContent is set */
+    char payment_intent[LUMIRA_ORDER_STRIPE_ID_MAX + 1];     /* paymentIntentId, "" when none */
+    char last_failure_event[LUMIRA_ORDER_STRIPE_ID_MAX + 1]; /* lastPaymentError.eventId */
+    int64_t amount_refunded;                                 /* amountRefunded, 0 when none */
 };
 
 /* Creates the indexes of `orders` (idempotent, one createIndexes command): orderNumber (unique),
@@ -125,6 +138,20 @@ enum lumira_err lumira_orders_transition(struct lumira_mongo *m, struct lumira_o
                                          const char *by, int64_t now_ms, bson_t **after, char *err,
                                          size_t errlen) LUMIRA_WARN_UNUSED;
 
+/* A Stripe event's change to order `o`, in one conditional update that matches only while the
+ * order is as read: still in o->status, and with o->payment_intent as its paymentIntentId (none
+ * stored: none yet, and `pi` is stored with the change). When `event` is not NULL the update
+ * also needs lastPaymentError.eventId to differ from it (a failure counted once per event). The
+ * update $sets status `to` (LUMIRA_ORDER_NONE: unchanged), `set` (may be NULL) and updatedAt,
+ * and applies `inc` and `max` ($inc, $max; may be NULL). LUMIRA_ENOTFOUND when the order changed
+ * meanwhile: re-read it and decide again. A status change is logged as by
+ * lumira_orders_transition() (by "webhook") and sets o->status. */
+enum lumira_err lumira_orders_payment_update(struct lumira_mongo *m, struct lumira_order *o,
+                                             const char *pi, enum lumira_order_status to,
+                                             const bson_t *set, const bson_t *inc,
+                                             const bson_t *max, const char *event, int64_t now_ms,
+                                             char *err, size_t errlen) LUMIRA_WARN_UNUSED;
+
 /* $set `set` (and updatedAt) on order `id` whatever its status; LUMIRA_ENOTFOUND when no such
  * order. When `status` is not LUMIRA_ORDER_NONE the update applies only while the order is in
  * that status (LUMIRA_ENOTFOUND otherwise). `after` as for lumira_orders_transition(). */
@@ -133,9 +160,19 @@ enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
                                   int64_t now_ms, bson_t **after, char *err,
                                   size_t errlen) LUMIRA_WARN_UNUSED;
 
+/* As lumira_orders_set() with LUMIRA_ORDER_NONE, but only while the order is assigned to expert
+ * `expert_id` (24 hex characters); LUMIRA_ENOTFOUND when no such order or it is not theirs (read
+ * it to tell which). */
+enum lumira_err lumira_orders_set_assigned(struct lumira_mongo *m, const char *id,
+                                           const char *expert_id, const bson_t *set,
+                                           int64_t now_ms, bson_t **after, char *err,
+                                           size_t errlen) LUMIRA_WARN_UNUSED;
+
 /* Appends to `arr` the orders matching `filter` in `sort` order, skipping `skip` and at most
- * `limit`, each as lumira_bson_to_json() gives it but without `generatedContent` (up to a
- * mebibyte per order: GET /api/orders/:id shows it). */
+ * `limit`, each as lumira_bson_to_json() gives it but without the large free-text fields
+ * (`generatedContent`, `expertPrompt`, `expertInstructions`, `expertReview.notes`, `n8nError`:
+ * GET /api/orders/:id shows them), so that a full page of orders with every field at its
+ * maximum stays far below the response cap. */
 enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter, const bson_t *sort,
                                    int64_t skip, int64_t limit, struct json_object *arr, char *err,
                                    size_t errlen) LUMIRA_WARN_UNUSED;
@@ -155,6 +192,23 @@ enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, con
 /* LUMIRA_OK when Stripe event `id` was processed, LUMIRA_ENOTFOUND when not. */
 enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char *err,
                                    size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Takes the payment lock of order `order_id` (24 hex characters) for Stripe event `event_id`: an
+ * insert under the order's id into `payment_locks`, which every server does atomically, so that
+ * the events of one order are applied one at a time even on a server whose conditional updates
+ * are read-modify-write (FerretDB, DESIGN.md). `token` (LUMIRA_OID_HEX + 1 bytes, out) names
+ * this holder for lumira_payment_unlock(). A lock left by the same event (a retry after a reply
+ * that was lost, so the insert may have been made) or taken more than `stale_ms` ago (its holder
+ * died before letting it go) is removed and taken. LUMIRA_EEXIST when another holds it. */
+enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id,
+                                    const char *event_id, int64_t now_ms, int64_t stale_ms,
+                                    char token[LUMIRA_OID_HEX + 1], char *err,
+                                    size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Lets the lock of order `order_id` go, if `token` still holds it. */
+enum lumira_err lumira_payment_unlock(struct lumira_mongo *m, const char *order_id,
+                                      const char *token, char *err,
+                                      size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* Gives order `order_id` to expert `expert_id` (`name` for display): an insert into
  * `order_assignments` under the order's id. LUMIRA_EEXIST when the order is already someone's;

@@ -43,28 +43,68 @@ static void read_user(const bson_t *doc, struct lumira_user *out)
     }
 }
 
-/* Finds the user of `email` and updates its fields from `form`. */
+/* True when the stored user `doc` holds a non-empty string under `key`. */
+static bool user_has(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    uint32_t len = 0;
+
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it))
+        return false;
+    (void)bson_iter_utf8(&it, &len);
+    return len > 0;
+}
+
+/* Finds the user of `email` and fills, from `form`, only the fields its document lacks: an
+ * anonymous checkout that knows an address never overwrites what the customer gave before (the
+ * order keeps its own formData). The second write, when there is anything to fill, is also
+ * conditioned on each of those fields still being absent, so that two checkouts at once cannot
+ * overwrite each other's either. */
 static enum lumira_err find_update(struct lumira_mongo *m, const char *email, const bson_t *form,
                                    int64_t now_ms, struct lumira_user *out, char *err,
                                    size_t errlen)
 {
-    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, set, *after = NULL;
+    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, set, ex, in, *found = NULL;
+    bson_iter_t it;
     enum lumira_err res;
+    size_t i, n = 0;
 
     BSON_APPEND_UTF8(&query, "email", email);
+    res = lumira_mongo_find_one(m, LUMIRA_USERS, &query, &found, err, errlen);
+    if (res != LUMIRA_OK)
+        goto out;
+    read_user(found, out);
+    if (out->id[0] == '\0') {
+        (void)lumira_str_fmt(err, errlen, "a user without an ObjectId _id");
+        res = LUMIRA_EINTERNAL;
+        goto out;
+    }
+    bson_reinit(&query);
+    BSON_APPEND_OID(&query, "_id", &out->oid);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    copy_user_fields(&set, form);
+    for (i = 0; i < sizeof(user_fields) / sizeof(user_fields[0]); i++) {
+        if (user_has(found, user_fields[i]) || !bson_iter_init_find(&it, form, user_fields[i]) ||
+            !BSON_ITER_HOLDS_UTF8(&it))
+            continue;
+        (void)bson_append_iter(&set, user_fields[i], -1, &it);
+        /* Absent, null or empty when read: one of those still. */
+        BSON_APPEND_DOCUMENT_BEGIN(&query, user_fields[i], &ex);
+        BSON_APPEND_ARRAY_BEGIN(&ex, "$in", &in);
+        BSON_APPEND_NULL(&in, "0");
+        BSON_APPEND_UTF8(&in, "1", "");
+        bson_append_array_end(&ex, &in);
+        bson_append_document_end(&query, &ex);
+        n++;
+    }
     BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms);
     bson_append_document_end(&update, &set);
-    res = lumira_mongo_find_modify(m, LUMIRA_USERS, &query, &update, false, &after, err, errlen);
-    if (res == LUMIRA_OK) {
-        read_user(after, out);
-        if (out->id[0] == '\0') {
-            (void)lumira_str_fmt(err, errlen, "a user without an ObjectId _id");
-            res = LUMIRA_EINTERNAL;
-        }
+    if (n > 0) {
+        res = lumira_mongo_update(m, LUMIRA_USERS, &query, &update, err, errlen);
+        if (res == LUMIRA_ENOTFOUND) /* filled meanwhile by another checkout: theirs stays */
+            res = LUMIRA_OK;
     }
-    bson_destroy(after);
+out:
+    bson_destroy(found);
     bson_destroy(&query);
     bson_destroy(&update);
     return res;

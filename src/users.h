@@ -26,9 +26,10 @@ struct lumira_user {
 enum lumira_err lumira_users_ensure_indexes(struct lumira_mongo *m, char *err,
                                             size_t errlen) LUMIRA_WARN_UNUSED;
 
-/* Finds the user with address `email` or makes one, and brings firstName, lastName and (when
- * `form` has them) phone and dateOfBirth up to date from `form` (a checkout's formData). Two
- * checkouts of a new address at once make one user: the loser of the insert re-reads. */
+/* Finds the user with address `email` or makes one from `form` (a checkout's formData:
+ * firstName, lastName, phone, dateOfBirth). An existing user only gets the fields its document
+ * lacks (absent, null or empty): a checkout never overwrites what is stored (API.md, **(fix)**).
+ * Two checkouts of a new address at once make one user: the loser of the insert re-reads. */
 enum lumira_err lumira_users_upsert(struct lumira_mongo *m, const char *email, const bson_t *form,
                                     int64_t now_ms, struct lumira_user *out, char *err,
                                     size_t errlen) LUMIRA_WARN_UNUSED;

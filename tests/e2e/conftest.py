@@ -486,18 +486,47 @@ def sign_stripe(body, secret=None, t=None, extra_v1=()):
     return ",".join(["t=%d" % t] + ["v1=" + v for v in extra_v1] + ["v1=" + mac])
 
 
+def stored_payment_intent(order_id):
+    """The paymentIntentId the checkout stored on order `order_id`, None when it has none (or
+    the database cannot be read)."""
+    import bson
+    import pymongo
+    if not bson.ObjectId.is_valid(order_id):
+        return None
+    client = pymongo.MongoClient(MONGO_URI, serverSelectionTimeoutMS=3000)
+    try:
+        doc = client.get_default_database().orders.find_one({"_id": bson.ObjectId(order_id)},
+                                                            {"paymentIntentId": 1})
+        return doc.get("paymentIntentId") if doc else None
+    except pymongo.errors.PyMongoError:
+        return None
+    finally:
+        client.close()
+
+
 def stripe_event(order_id, amount, type="payment_intent.succeeded", event_id=None, currency="eur",
-                 pi=None):
+                 pi=None, metadata=True):
     """A Stripe event about the PaymentIntent of order `order_id` (its metadata.orderId), shaped
-    like Stripe's (and like scripts/stripe-event's). Returns (body bytes, event id)."""
+    like Stripe's (and like scripts/stripe-event's). The PaymentIntent is `pi`, by default the one
+    the order has stored (a random one when it has none). For "charge.refunded", `amount` is the
+    charge's amount_refunded (its refunds so far) and data.object is the charge, with the
+    PaymentIntent in payment_intent. Returns (body bytes, event id)."""
     event_id = event_id or "evt_" + os.urandom(12).hex()
+    if pi is None:
+        pi = stored_payment_intent(order_id) or "pi_" + os.urandom(12).hex()
     succeeded = type == "payment_intent.succeeded"
-    obj = {"id": pi or "pi_" + os.urandom(12).hex(), "object": "payment_intent",
-           "amount": amount, "amount_received": amount if succeeded else 0,
-           "currency": currency,
-           "status": {"payment_intent.payment_failed": "requires_payment_method",
-                      "payment_intent.canceled": "canceled"}.get(type, "succeeded"),
-           "metadata": {"orderId": order_id}}
+    if type == "charge.refunded":
+        obj = {"id": "ch_" + os.urandom(12).hex(), "object": "charge", "amount": amount,
+               "amount_refunded": amount, "currency": currency, "payment_intent": pi,
+               "refunded": True, "status": "succeeded"}
+    else:
+        obj = {"id": pi, "object": "payment_intent",
+               "amount": amount, "amount_received": amount if succeeded else 0,
+               "currency": currency,
+               "status": {"payment_intent.payment_failed": "requires_payment_method",
+                          "payment_intent.canceled": "canceled"}.get(type, "succeeded")}
+    if metadata:
+        obj["metadata"] = {"orderId": order_id}
     if type == "payment_intent.payment_failed":
         obj["last_payment_error"] = {"type": "card_error", "code": "card_declined",
                                      "message": "Your card was declined."}

@@ -113,6 +113,56 @@ def pay(api, order):
     return event_id
 
 
+# ---------------------------------------------------------------- payment events (test_webhook)
+
+def lifecycle_order(api, mongo_db, level=2):
+    order = new_order(api, level)
+    order["pi"] = "pi_" + os.urandom(12).hex()
+    mongo_db.orders.update_one({"_id": oid(order["orderId"])},
+                               {"$set": {"paymentIntentId": order["pi"]}})
+    order["events"] = {}
+    return order
+
+
+def event_for(order, token):
+    """The event of `token` for `order`, the same body each time it is asked for."""
+    if token not in order["events"]:
+        oid_, amount, pi = order["orderId"], order["amount"], order["pi"]
+        other = "pi_" + os.urandom(12).hex()
+        kinds = {
+            "S": ("payment_intent.succeeded", amount, "eur", pi),
+            "F": ("payment_intent.payment_failed", amount, "eur", pi),
+            "F2": ("payment_intent.payment_failed", amount, "eur", pi),
+            "C": ("payment_intent.canceled", amount, "eur", pi),
+            "R": ("charge.refunded", amount, "eur", pi),
+            "Rp": ("charge.refunded", 500, "eur", pi),
+            "S*": ("payment_intent.succeeded", amount, "eur", other),
+            "Sa": ("payment_intent.succeeded", amount - 1, "eur", pi),
+            "Sc": ("payment_intent.succeeded", amount, "usd", pi),
+            "R*": ("charge.refunded", amount, "eur", other),
+        }
+        type_, amt, currency, p = kinds[token]
+        order["events"][token] = stripe_event(oid_, amt, type=type_, currency=currency, pi=p)
+    return order["events"][token]
+
+
+def run_sequence(api, order, tokens):
+    """Posts the events of `tokens` in order; a token seen before must answer duplicate."""
+    seen = set()
+    answers = []
+    for t in tokens:
+        body, _ = event_for(order, t)
+        r = post_webhook(api, body)
+        assert r.status_code == 200, (tokens, t, r.text)
+        if t in seen:
+            assert r.json() == {"received": True, "duplicate": True}, (tokens, t, r.text)
+        else:
+            assert r.json().get("duplicate") is None, (tokens, t, r.text)
+        answers.append(r.json())
+        seen.add(t)
+    return answers
+
+
 def order_doc(mongo_db, order_id):
     doc = mongo_db.orders.find_one({"_id": oid(order_id)})
     assert doc is not None, order_id
@@ -148,12 +198,31 @@ PATHS = {
 }
 
 
-def order_in(api, token, status, email=None):
+_SETUP_ADMIN = {}
+
+
+def setup_admin(api):
+    """An admin account the helpers use to bring orders where a test needs them (an admin may
+    move any order, and is the only one who may mark one paid or refunded by hand)."""
+    if "token" not in _SETUP_ADMIN:
+        _SETUP_ADMIN.update(new_expert(api, name="Set-up Admin", role="admin"))
+    return _SETUP_ADMIN
+
+
+def order_in(api, status, email=None):
+    """A new order brought to `status` through the API (PATHS), by an admin."""
     level, steps = PATHS[status]
     o = new_order(api, level, email=email)
     for s in steps:
-        set_status(api, token, o["orderId"], s)
+        set_status(api, setup_admin(api)["token"], o["orderId"], s)
     return o
+
+
+def assign(api, expert, order):
+    """Assigns paid `order` to `expert` through the desk (POST .../assign), which must work."""
+    r = api.post("/api/expert/orders/%s/assign" % order["orderId"], headers=bearer(expert["token"]))
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 def post_callback(api, obj, form="hex", signature=None, raw=None, replay=True, timestamp=None,

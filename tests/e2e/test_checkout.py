@@ -98,12 +98,54 @@ def test_second_checkout_reuses_the_user_and_the_stripe_customer(api, standin, m
     users = list(mongo_db.users.find({"email": email}))
     assert len(users) == 1
     user = users[0]
-    assert user["firstName"] == "Grace"  # names updated to the latest
+    assert user["firstName"] == "Test"  # what the user had stays (API.md, **(fix)**)
     assert state["last"]["form"]["customer"] == user["stripeCustomerId"]
     a, b = order_doc(mongo_db, first["orderId"]), order_doc(mongo_db, second["orderId"])
     assert a["userId"] == b["userId"] == user["_id"]
     assert b["userEmail"] == email
+    assert b["formData"]["firstName"] == "Grace"  # the order keeps its own formData
     assert a["orderNumber"] != b["orderNumber"]
+
+
+def test_anonymous_checkout_never_overwrites_a_known_customer(api, mongo_db):
+    """Knowing a customer's address is not enough to change their names, phone or date of
+    birth: a checkout only fills what the user document lacks; the order keeps its own form."""
+    email = unique_email("victim")
+    first = new_order(api, 1, email=email, firstName="Ada", lastName="Lovelace",
+                      phone="+33 1 23 45 67 89")
+    before = mongo_db.users.find_one({"email": email})
+    assert before["firstName"] == "Ada" and before["phone"] == "+33 1 23 45 67 89"
+    assert "dateOfBirth" not in before
+    second = new_order(api, 1, email=email.upper(), firstName="Mallory", lastName="Evil",
+                       phone="+1 555 0000", dateOfBirth="1990-01-01")
+    users = list(mongo_db.users.find({"email": email}))
+    assert len(users) == 1
+    user = users[0]
+    # Nothing it held was written over...
+    assert (user["firstName"], user["lastName"], user["phone"]) == \
+        ("Ada", "Lovelace", "+33 1 23 45 67 89"), user
+    # ...what it lacked was filled...
+    assert user["dateOfBirth"] == "1990-01-01"
+    # ...and each order keeps the form it was sent with.
+    a, b = order_doc(mongo_db, first["orderId"]), order_doc(mongo_db, second["orderId"])
+    assert a["formData"]["firstName"] == "Ada" and b["formData"]["firstName"] == "Mallory"
+    assert b["formData"]["phone"] == "+1 555 0000" and a["userId"] == b["userId"] == user["_id"]
+    # A third checkout cannot change the date of birth the second one filled.
+    new_order(api, 1, email=email, dateOfBirth="2000-12-31", firstName="Eve")
+    user = mongo_db.users.find_one({"email": email})
+    assert user["dateOfBirth"] == "1990-01-01" and user["firstName"] == "Ada", user
+
+
+def test_checkout_fills_empty_user_fields(api, mongo_db):
+    """A user document whose fields are empty or null (written by the original, or by hand) gets
+    them from the next checkout."""
+    email = unique_email("sparse")
+    new_order(api, 1, email=email)
+    mongo_db.users.update_one({"email": email}, {"$set": {"firstName": "", "phone": None},
+                                                 "$unset": {"lastName": ""}})
+    new_order(api, 1, email=email, firstName="Ada", lastName="Lovelace", phone="+33 6")
+    user = mongo_db.users.find_one({"email": email})
+    assert (user["firstName"], user["lastName"], user["phone"]) == ("Ada", "Lovelace", "+33 6")
 
 
 def test_form_data_is_stored_as_validated(api, mongo_db):

@@ -98,7 +98,7 @@ def test_assign_makes_the_order_mine(api, mongo_db):
 
 @pytest.mark.parametrize("status", ["pending", "failed", "refunded", "completed"])
 def test_only_paid_orders_can_be_assigned(api, expert, mongo_db, status):
-    order = order_in(api, expert["token"], status)
+    order = order_in(api, status)
     b = assert_error(assign(api, expert["token"], order["orderId"]), 409, "INVALID_TRANSITION")
     assert b["from"] == status
     doc = order_doc(mongo_db, order["orderId"])
@@ -135,6 +135,61 @@ def test_assign_race_has_exactly_one_winner(api, mongo_db):
 
 
 # ---------------------------------------------------------------- process-order
+
+class Listener:
+    """An HTTP server on a free local port that records every request it gets: the address a
+    forged n8nWebhookUrl points to."""
+
+    def __init__(self):
+        import http.server
+
+        got = self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                got.append((self.path, self.rfile.read(n)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_PUT = do_POST
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/webhook/forged" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_process_order_ignores_the_n8n_url_the_desk_sends(api, n8n, mongo_db):
+    """The desk sends n8nWebhookUrl with process-order: it is ignored; the order goes only to
+    N8N_WEBHOOK_URL (the n8n stand-in), never to an address a caller names."""
+    me = new_expert(api, "URL Expert")
+    order = paid_order(api)
+    listener = Listener()
+    try:
+        r = api.post(PROCESS, headers=bearer(me["token"]),
+                     json={"orderId": order["orderId"], "expertPrompt": "Write the reading.",
+                           "n8nWebhookUrl": listener.url})
+        assert r.status_code == 200, r.text
+        received = n8n.received()
+        assert len(received) == 1 and received[0]["path"] == "/webhook/lumira"
+        assert received[0]["json"]["orderId"] == order["orderId"]
+        time.sleep(0.5)  # anything sent to the listener would have arrived by now
+        assert listener.requests == []
+    finally:
+        listener.close()
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["status"] == "processing" and "n8nWebhookUrl" not in doc
+    assert listener.url not in json.dumps(doc, default=str)
+
 
 def test_process_order_posts_the_order_to_n8n(api, n8n, mongo_db):
     me = new_expert(api, "Processing Expert")
@@ -178,7 +233,7 @@ def test_process_order_of_another_experts_order_is_409(api, n8n, mongo_db):
 
 @pytest.mark.parametrize("status", ["pending", "processing", "failed"])
 def test_process_order_needs_a_paid_order(api, expert, n8n, mongo_db, status):
-    order = order_in(api, expert["token"], status)
+    order = order_in(api, status)
     b = assert_error(process(api, expert["token"], order["orderId"]), 409, "INVALID_TRANSITION")
     assert b["from"] == status and b["to"] == "processing"
     assert order_doc(mongo_db, order["orderId"])["status"] == status
@@ -278,7 +333,7 @@ def test_n8n_hanging_is_502_within_the_timeout(api, n8n, mongo_db):
 # ---------------------------------------------------------------- n8n callback
 
 def processing_order(api, token):
-    return order_in(api, token, "processing")
+    return order_in(api, "processing")
 
 
 CONTENT = {"reading": "The cards say...\nMore.", "summary": "Short"}

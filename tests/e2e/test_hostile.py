@@ -41,7 +41,7 @@ from conftest import BASE, MONGO_URI, bearer, n8n_headers, sign_stripe, unique_e
 from orders_util import CALLBACK, CHECKOUT, PROCESS, WEBHOOK, new_expert, new_order, order_in
 
 COLLECTIONS = ("experts", "users", "orders", "counters", "processed_events", "order_assignments",
-               "n8n_nonces")
+               "n8n_nonces", "payment_locks")
 # nginx drops a request whose body does not come after client_body_timeout (10 s): the longest
 # anything here may take, with a margin.
 SLOW_LIMIT_S = 16
@@ -59,7 +59,7 @@ WRITES = {
     "login": ((), ("expert",)),
     "register": (("experts",), ("admin",)),
     "checkout": (("orders", "users"), ("counters",)),
-    "webhook": (("processed_events",), ("pending", "pending-user")),
+    "webhook": (("processed_events", "payment_locks"), ("pending", "pending-user")),
     "orders-status": ((), ("paid", "paid-user")),
     "orders-review": ((), ("paid",)),
     "orders-content": ((), ("paid",)),
@@ -83,7 +83,7 @@ class World:
         self.expert = new_expert(api, name="Hostile Expert")
         self.admin = dict(admin, token=admin_token)
         self.paid = new_order(api, 1)
-        self.processing = order_in(api, admin_token, "processing")
+        self.processing = order_in(api, "processing")
         self.pending = new_order(api, 2)
         oids = {name: bson.ObjectId(o["orderId"]) for name, o in (
             ("paid", self.paid), ("processing", self.processing), ("pending", self.pending))}

@@ -12,12 +12,20 @@ import pytest
 from conftest import (VAR, bearer, claims_for, lumira_admin, make_jwt, program_env, unique_email,
                       wait_until)
 from orders_util import (AMOUNTS, LEVEL_NAMES, STATUSES, UNKNOWN_ID, assert_error,
-                         assert_validation, expert, iso_ms,  # noqa: F401 (expert: a fixture)
-                         marker, new_expert, new_order, oid,
-                         order_doc, order_in, paid_order, pay, patch, read_log_lines)
+                         assert_validation, iso_ms, marker, new_expert, new_order, oid,
+                         order_doc, order_in, paid_order, pay, patch, read_log_lines, assign,
+                         set_status, lifecycle_order, run_sequence)
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ORDERS_LOG = os.path.join(VAR, "log", "orders.log")
+
+
+@pytest.fixture(scope="module")
+def expert(api):
+    """The account the order-change tests of this module use: an admin, who may change every
+    order (API.md "Orders": an expert changes only the orders assigned to them, and marks none
+    paid or refunded by hand; those rules are tested in "who may change an order" below)."""
+    return new_expert(api, name="Orders Admin", role="admin")
 
 
 def list_orders(api, token, **params):
@@ -77,7 +85,7 @@ STAMP = {"paid": "paidAt", "failed": "failedAt", "refunded": "refundedAt",
 
 @pytest.mark.parametrize("frm,to", ALLOWED, ids=["%s-%s" % p for p in ALLOWED])
 def test_allowed_transition(api, expert, mongo_db, frm, to):
-    order = order_in(api, expert["token"], frm)
+    order = order_in(api, frm)
     assert order_doc(mongo_db, order["orderId"])["status"] == frm
     before = order_doc(mongo_db, order["orderId"])
     r = patch(api, "/api/orders/%s/status" % order["orderId"], expert["token"], {"status": to})
@@ -95,7 +103,7 @@ def test_allowed_transition(api, expert, mongo_db, frm, to):
 
 @pytest.mark.parametrize("frm", STATUSES)
 def test_forbidden_transitions_are_409(api, expert, mongo_db, frm):
-    order = order_in(api, expert["token"], frm)
+    order = order_in(api, frm)
     before = order_doc(mongo_db, order["orderId"])
     forbidden = [to for to in STATUSES if (frm, to) not in ALLOWED]
     assert forbidden
@@ -124,6 +132,7 @@ def test_bad_status_bodies(api, expert, mongo_db, body, field):
 def test_expert_review_records_the_expert(api, mongo_db):
     me = new_expert(api, name="Reviewing Expert")
     order = paid_order(api)
+    assign(api, me, order)
     r = patch(api, "/api/orders/%s/expert-review" % order["orderId"], me["token"],
               {"status": "revision_needed", "notes": "Tone it down.\nSecond line."})
     assert r.status_code == 200, r.text
@@ -171,7 +180,7 @@ def test_review_notes_of_5000_chars_are_accepted(api, expert, mongo_db):
 
 
 def test_content_is_stored(api, expert, mongo_db):
-    order = order_in(api, expert["token"], "processing")
+    order = order_in(api, "processing")
     content = {"reading": "Your reading\nwith lines", "summary": "s" * 100000}
     r = patch(api, "/api/orders/%s/content" % order["orderId"], expert["token"],
               {"generatedContent": content})
@@ -186,7 +195,7 @@ def test_content_is_stored(api, expert, mongo_db):
 def test_content_keeps_an_empty_string(api, expert, mongo_db):
     """generatedContent is {name: string} (docs/ORDERS.md): "" is a string like any other, and
     an answer of 200 means the content sent is the content stored."""
-    order = order_in(api, expert["token"], "processing")
+    order = order_in(api, "processing")
     content = {"reading": "text", "audioUrl": ""}
     r = patch(api, "/api/orders/%s/content" % order["orderId"], expert["token"],
               {"generatedContent": content})
@@ -201,7 +210,7 @@ def test_content_keeps_an_empty_string(api, expert, mongo_db):
     ({"reading": "r" * 100001}, "generatedContent.reading"),
 ], ids=["string", "array", "missing", "number-value", "object-value", "value-100001"])
 def test_bad_content_bodies(api, expert, mongo_db, gc, field):
-    order = order_in(api, expert["token"], "paid")
+    order = order_in(api, "paid")
     body = {} if gc is None else {"generatedContent": gc}
     assert_validation(patch(api, "/api/orders/%s/content" % order["orderId"], expert["token"], body),
                       field)
@@ -235,7 +244,7 @@ def test_content_field_names_are_checked(api, expert, mongo_db, name):
 
 
 def test_delivered_completes_a_processing_order(api, expert, mongo_db):
-    order = order_in(api, expert["token"], "processing")
+    order = order_in(api, "processing")
     r = patch(api, "/api/orders/%s/delivered" % order["orderId"], expert["token"],
               {"deliveryMethod": "email"})
     assert r.status_code == 200, r.text
@@ -248,7 +257,7 @@ def test_delivered_completes_a_processing_order(api, expert, mongo_db):
 
 
 def test_delivered_without_a_body(api, expert, mongo_db):
-    order = order_in(api, expert["token"], "processing")
+    order = order_in(api, "processing")
     r = api.request("PATCH", "/api/orders/%s/delivered" % order["orderId"],
                     headers=bearer(expert["token"]))
     assert r.status_code == 200, r.text
@@ -258,7 +267,7 @@ def test_delivered_without_a_body(api, expert, mongo_db):
 
 @pytest.mark.parametrize("frm", ["pending", "paid", "completed", "failed"])
 def test_delivered_from_another_status_is_409(api, expert, mongo_db, frm):
-    order = order_in(api, expert["token"], frm)
+    order = order_in(api, frm)
     r = patch(api, "/api/orders/%s/delivered" % order["orderId"], expert["token"], {})
     b = assert_error(r, 409, "INVALID_TRANSITION")
     assert b["from"] == frm and b["to"] == "completed"
@@ -270,7 +279,7 @@ def test_delivered_from_another_status_is_409(api, expert, mongo_db, frm):
 
 @pytest.mark.parametrize("method", ["m" * 101, 5], ids=["101-chars", "number"])
 def test_bad_delivery_method(api, expert, mongo_db, method):
-    order = order_in(api, expert["token"], "processing")
+    order = order_in(api, "processing")
     assert_validation(patch(api, "/api/orders/%s/delivered" % order["orderId"], expert["token"],
                             {"deliveryMethod": method}), "deliveryMethod")
     assert order_doc(mongo_db, order["orderId"])["status"] == "processing"
@@ -303,7 +312,7 @@ def test_unknown_id_is_order_not_found(api, expert, method, path, body):
 
 @pytest.mark.parametrize("path", ["status", "expert-review", "content", "delivered"])
 def test_patch_with_invalid_json_or_another_type(api, expert, mongo_db, path):
-    order = order_in(api, expert["token"], "processing")
+    order = order_in(api, "processing")
     url = "/api/orders/%s/%s" % (order["orderId"], path)
     h = dict(bearer(expert["token"]), **{"Content-Type": "application/json"})
     assert_error(api.request("PATCH", url, data=b'{"status": ', headers=h), 400, "INVALID_JSON")
@@ -373,7 +382,7 @@ def test_pagination_numbers(api, expert, mongo_db):
 def test_status_and_level_filters(api, expert):
     m = marker()
     free = paid_order(api, email="filt-%s-free@example.com" % m)
-    failed = order_in(api, expert["token"], "failed", email="filt-%s-failed@example.com" % m)
+    failed = order_in(api, "failed", email="filt-%s-failed@example.com" % m)
     pending = new_order(api, 4, email="filt-%s-pending@example.com" % m)
     tok = expert["token"]
     assert ids(list_orders(api, tok, email="filt-" + m, status="paid")) == [free["orderId"]]
@@ -447,7 +456,8 @@ def test_date_filters(api, expert, mongo_db):
 def expected_overview(mongo_db):
     """The overview computed here from every order document (other suites insert bare ones,
     without status, level or amount: they count in totalOrders only, as in MongoDB)."""
-    docs = list(mongo_db.orders.find({}, {"status": 1, "level": 1, "amount": 1, "createdAt": 1}))
+    docs = list(mongo_db.orders.find({}, {"status": 1, "level": 1, "amount": 1, "createdAt": 1,
+                                          "amountRefunded": 1}))
     today = datetime.datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     money = ("paid", "processing", "completed")
 
@@ -455,7 +465,10 @@ def expected_overview(mongo_db):
         return d.get("status")
 
     def amount(d):
-        return d.get("amount", 0) if isinstance(d.get("amount"), int) else 0
+        """What the order brought in: its amount less what was refunded of it."""
+        kept = d.get("amount", 0) if isinstance(d.get("amount"), int) else 0
+        back = d.get("amountRefunded", 0)
+        return kept - (back if isinstance(back, int) else 0)
 
     return {
         "totalOrders": len(docs),
@@ -480,8 +493,8 @@ def overview(api, token):
 
 
 def test_stats_overview_counts_what_the_database_holds(api, expert, mongo_db):
-    order_in(api, expert["token"], "completed")
-    order_in(api, expert["token"], "failed")
+    order_in(api, "completed")
+    order_in(api, "failed")
     new_order(api, 3)
     got = overview(api, expert["token"])
     assert set(got) == {"totalOrders", "paidOrders", "pendingOrders", "completedOrders",
@@ -504,6 +517,250 @@ def test_stats_overview_follows_a_payment(api, expert):
     assert after["paidOrders"] == before["paidOrders"] + 1
     assert after["totalRevenue"] == before["totalRevenue"] + 1400
     assert after["levelStats"][1]["revenue"] == before["levelStats"][1]["revenue"] + 1400
+
+
+def test_stats_overview_revenue_is_less_refunds(api, mongo_db, expert):
+    """A partial refund takes its part off the revenue; a full one the whole order (refunded)."""
+    before = overview(api, expert["token"])
+    order = lifecycle_order(api, mongo_db, level=3)
+    run_sequence(api, order, ["S", "Rp"])
+    mid = overview(api, expert["token"])
+    assert mid["totalRevenue"] == before["totalRevenue"] + 2900 - 500
+    assert mid["levelStats"][2]["revenue"] == before["levelStats"][2]["revenue"] + 2900 - 500
+    assert mid == expected_overview(mongo_db)
+    run_sequence(api, order, ["R"])
+    after = overview(api, expert["token"])
+    assert after["totalRevenue"] == before["totalRevenue"]
+    assert after["levelStats"][2]["revenue"] == before["levelStats"][2]["revenue"]
+
+
+# ---------------------------------------------------------------- a full page at the maximum
+
+LARGE = ("generatedContent", "expertPrompt", "expertInstructions", "n8nError")
+WIDE = "\U0001D11E"  # four bytes of UTF-8, one character
+
+
+@pytest.fixture
+def full_page(api, mongo_db):
+    """100 paid orders whose every free-text field is at its maximum: the form as a checkout
+    takes it (one checkout at the maximum, its order copied 100 times with ids and numbers of
+    their own), with the fields the desk and n8n write (prompt and instructions 20 000
+    characters of four bytes each, review notes 5 000, n8nError 2 000, a content field of
+    100 000), the oldest orders of all, so that they are the desk queue's first page. `place`
+    puts them in the database again (assigned to an expert or not). Removed after the test."""
+    m = marker()
+    form = {"firstName": "é" * 100, "lastName": "é" * 100, "phone": "1" * 32,
+            "dateOfBirth": "d" * 100, "specificQuestion": WIDE * 2000,
+            "preferences": {"audioVoice": "v" * 100, "deliveryFormat": "f" * 100}}
+    first = new_order(api, 1, email="big-%s@example.com" % m, **form)
+    template = order_doc(mongo_db, first["orderId"])
+    mongo_db.orders.delete_one({"_id": template["_id"]})
+    import bson
+    old = datetime.datetime(2001, 1, 1)
+    docs = []
+    for i in range(100):
+        d = dict(template, _id=bson.ObjectId(),
+                 orderNumber="LU010101%d%03d" % (int(m[1:7], 16), i),
+                 userEmail="big-%s-%03d@example.com" % (m, i),
+                 createdAt=old + datetime.timedelta(seconds=i),
+                 generatedContent={"reading": "r" * 100000}, expertPrompt=WIDE * 20000,
+                 expertInstructions=WIDE * 20000, n8nError=WIDE * 2000,
+                 expertReview={"status": "pending", "notes": WIDE * 5000})
+        docs.append(d)
+    ids_ = [d["_id"] for d in docs]
+
+    def place(assigned_to=None):
+        mongo_db.orders.delete_many({"_id": {"$in": ids_}})
+        extra = {} if assigned_to is None else {"assignedExpertId": oid(assigned_to)}
+        mongo_db.orders.insert_many([dict(d, **extra) for d in docs])
+
+    try:
+        place()
+        yield {"marker": m, "ids": [str(i) for i in ids_], "docs": docs, "place": place}
+    finally:
+        mongo_db.orders.delete_many({"_id": {"$in": ids_}})
+
+
+def assert_light(listed, mongo_db):
+    """Each listed order without its large fields, with the rest (its form whole)."""
+    for o in listed:
+        for field in LARGE:
+            assert field not in o, (field, o["_id"])
+        assert "notes" not in o.get("expertReview", {}), o["_id"]
+        assert o["expertReview"]["status"] == "pending"
+        assert o["formData"]["specificQuestion"] == WIDE * 2000
+
+
+def test_a_full_page_at_the_maximum_answers_200(api, mongo_db, expert, full_page):
+    # Without the list's projection the page would be far over the 8 MiB response cap.
+    stored = sum(len(json.dumps(d, default=str, ensure_ascii=False).encode())
+                 for d in full_page["docs"])
+    assert stored > 3 * 8 * 1024 * 1024, stored
+    # The orders list.
+    r = api.get("/api/orders", params={"limit": 100, "email": "big-" + full_page["marker"]},
+                headers=bearer(expert["token"]))
+    assert r.status_code == 200, r.text[:300]
+    listed = r.json()["orders"]
+    assert len(listed) == 100 and r.json()["pagination"]["count"] == 100
+    assert_light(listed, mongo_db)
+    # The desk's queue: these are its oldest orders.
+    r = api.get("/api/expert/orders/pending", headers=bearer(expert["token"]))
+    assert r.status_code == 200, r.text[:300]
+    listed = r.json()["orders"]
+    assert [o["_id"] for o in listed] == full_page["ids"]
+    assert_light(listed, mongo_db)
+    # The desk's assigned list of an expert who holds them all.
+    holder = new_expert(api, name="Busy Expert")
+    full_page["place"](holder["id"])
+    r = api.get("/api/expert/orders/assigned", headers=bearer(holder["token"]))
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["count"] == 100 and len(r.json()["orders"]) == 100
+    assert_light(r.json()["orders"], mongo_db)
+    # One order by its id shows everything.
+    one = api.get("/api/orders/" + full_page["ids"][0],
+                  headers=bearer(expert["token"])).json()["order"]
+    assert one["expertPrompt"] == WIDE * 20000 and one["expertInstructions"] == WIDE * 20000
+    assert one["expertReview"]["notes"] == WIDE * 5000 and one["n8nError"] == WIDE * 2000
+    assert one["generatedContent"]["reading"] == "r" * 100000
+
+
+# ---------------------------------------------------------------- who may change an order
+
+def unchanged(mongo_db, order, before):
+    """The order is exactly as it was: nothing written, not even updatedAt."""
+    assert order_doc(mongo_db, order["orderId"]) == before
+
+
+@pytest.fixture(scope="module")
+def desk(api):
+    """Two plain experts: `me` (whose orders are assigned to them) and `other`."""
+    return {"me": new_expert(api, name="Assigned Expert"),
+            "other": new_expert(api, name="Other Expert")}
+
+
+def my_order(api, desk, status="paid"):
+    """A paid order assigned to desk["me"], then moved by them to `status` (paid or processing)."""
+    order = paid_order(api)
+    assign(api, desk["me"], order)
+    if status == "processing":
+        set_status(api, desk["me"]["token"], order["orderId"], "processing")
+    return order
+
+
+@pytest.mark.parametrize("start", ["pending", "mine-pending"])
+def test_an_expert_cannot_mark_an_order_paid(api, mongo_db, desk, start):
+    """Paid by hand means worked on unpaid: admins only, even for an order assigned to them."""
+    order = new_order(api, 2)
+    if start == "mine-pending":
+        mongo_db.orders.update_one({"_id": oid(order["orderId"])},
+                                   {"$set": {"assignedExpertId": oid(desk["me"]["id"])}})
+    before = order_doc(mongo_db, order["orderId"])
+    r = patch(api, "/api/orders/%s/status" % order["orderId"], desk["me"]["token"],
+              {"status": "paid"})
+    assert_error(r, 403, "FORBIDDEN")
+    unchanged(mongo_db, order, before)
+    assert "paidAt" not in before
+
+
+@pytest.mark.parametrize("frm", ["paid", "completed"])
+def test_an_expert_cannot_mark_their_order_refunded(api, mongo_db, desk, frm):
+    """Refunded by hand refunds nothing: admins only."""
+    order = my_order(api, desk, "processing" if frm == "completed" else "paid")
+    if frm == "completed":
+        r = patch(api, "/api/orders/%s/delivered" % order["orderId"], desk["me"]["token"], {})
+        assert r.status_code == 200, r.text
+    before = order_doc(mongo_db, order["orderId"])
+    assert before["status"] == frm
+    r = patch(api, "/api/orders/%s/status" % order["orderId"], desk["me"]["token"],
+              {"status": "refunded"})
+    assert_error(r, 403, "FORBIDDEN")
+    unchanged(mongo_db, order, before)
+
+
+def test_an_admin_marks_orders_paid_and_refunded(api, mongo_db, expert):
+    order = new_order(api, 2)
+    assert set_status(api, expert["token"], order["orderId"], "paid")["status"] == "paid"
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["status"] == "paid" and doc["paidAt"] is not None
+    assert set_status(api, expert["token"], order["orderId"], "refunded")["status"] == "refunded"
+    assert order_doc(mongo_db, order["orderId"])["refundedAt"] is not None
+
+
+# Each change of an order, with the status its order must be in: (route, body, status).
+CHANGES = {
+    "status": ("status", {"status": "completed"}, "processing"),
+    "status-failed": ("status", {"status": "failed"}, "processing"),
+    "status-processing": ("status", {"status": "processing"}, "paid"),
+    "expert-review": ("expert-review", {"status": "approved", "notes": "forged"}, "processing"),
+    "content": ("content", {"generatedContent": {"reading": "forged"}}, "processing"),
+    "delivered": ("delivered", {"deliveryMethod": "email"}, "processing"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_an_expert_cannot_change_another_experts_order(api, mongo_db, desk, change):
+    route, body, status = CHANGES[change]
+    order = my_order(api, desk, status)
+    before = order_doc(mongo_db, order["orderId"])
+    r = patch(api, "/api/orders/%s/%s" % (order["orderId"], route), desk["other"]["token"], body)
+    assert_error(r, 403, "NOT_ASSIGNED")
+    unchanged(mongo_db, order, before)
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_an_expert_cannot_change_an_unassigned_order(api, mongo_db, desk, change):
+    route, body, status = CHANGES[change]
+    order = order_in(api, status)
+    before = order_doc(mongo_db, order["orderId"])
+    assert "assignedExpertId" not in before
+    r = patch(api, "/api/orders/%s/%s" % (order["orderId"], route), desk["me"]["token"], body)
+    assert_error(r, 403, "NOT_ASSIGNED")
+    unchanged(mongo_db, order, before)
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_the_assigned_expert_and_an_admin_may_change_it(api, mongo_db, desk, expert, change):
+    route, body, status = CHANGES[change]
+    for who in (desk["me"], expert):  # expert: this module's admin
+        order = my_order(api, desk, status)
+        r = patch(api, "/api/orders/%s/%s" % (order["orderId"], route), who["token"], body)
+        assert r.status_code == 200, (who["name"], r.text)
+        assert r.json()["success"] is True
+        assert order_doc(mongo_db, order["orderId"])["updatedAt"] > \
+            order_doc(mongo_db, order["orderId"])["createdAt"]
+
+
+def test_unknown_order_is_404_before_not_assigned(api, desk):
+    for route, body, _ in CHANGES.values():
+        r = patch(api, "/api/orders/%s/%s" % (UNKNOWN_ID, route), desk["me"]["token"], body)
+        assert_error(r, 404, "ORDER_NOT_FOUND")
+
+
+def test_stats_overview_is_admin_only(api, desk, expert):
+    r = api.get("/api/orders/stats/overview", headers=bearer(desk["me"]["token"]))
+    assert_error(r, 403, "FORBIDDEN")
+    assert "totalRevenue" not in r.text
+    assert overview(api, expert["token"])["totalRevenue"] >= 0
+
+
+def test_the_stored_role_decides_not_the_tokens(api, mongo_db):
+    """An admin demoted to expert loses the admin's rights with the token they already hold; an
+    expert made admin gains them."""
+    demoted = new_expert(api, name="Demoted Admin", role="admin")
+    promoted = new_expert(api, name="Promoted Expert")
+    mongo_db.experts.update_one({"_id": oid(demoted["id"])}, {"$set": {"role": "expert"}})
+    mongo_db.experts.update_one({"_id": oid(promoted["id"])}, {"$set": {"role": "admin"}})
+    r = api.get("/api/orders/stats/overview", headers=bearer(demoted["token"]))
+    assert_error(r, 403, "FORBIDDEN")
+    order = new_order(api, 2)
+    before = order_doc(mongo_db, order["orderId"])
+    r = patch(api, "/api/orders/%s/status" % order["orderId"], demoted["token"],
+              {"status": "paid"})
+    assert_error(r, 403, "FORBIDDEN")
+    unchanged(mongo_db, order, before)
+    assert api.get("/api/orders/stats/overview",
+                   headers=bearer(promoted["token"])).status_code == 200
+    assert set_status(api, promoted["token"], order["orderId"], "paid")["status"] == "paid"
 
 
 # ---------------------------------------------------------------- public lookup by number
@@ -660,7 +917,7 @@ def test_a_status_change_logs_one_line_without_the_address(api, expert):
     [line] = wait_until(lines, timeout=5, what="the status change in orders.log")
     assert line["level"] == "info" and line["prog"] == "lumira-orders"
     assert line["orderNumber"] == order["orderNumber"]
-    assert line["from"] == "paid" and line["to"] == "refunded" and line["by"] == "expert"
+    assert line["from"] == "paid" and line["to"] == "refunded" and line["by"] == "admin"
     with open(ORDERS_LOG, encoding="utf-8", errors="replace") as f:
         text = f.read()
     assert order["email"] not in text

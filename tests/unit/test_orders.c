@@ -183,6 +183,54 @@ static void test_transition_none_never(void **state)
     }
 }
 
+/* docs/ORDERS.md "Payment lifecycle": the moves a Stripe event may make (never by hand):
+ * pending→paid|failed|refunded, failed→paid|refunded, paid|processing|completed→refunded. */
+static const bool payment_allowed[6][6] = {
+    /* pending    */ {false, true, false, false, true, true},
+    /* paid       */ {false, false, false, false, false, true},
+    /* processing */ {false, false, false, false, false, true},
+    /* completed  */ {false, false, false, false, false, true},
+    /* failed     */ {false, true, false, false, false, true},
+    /* refunded   */ {false, false, false, false, false, false},
+};
+
+static void test_payment_transition_full_matrix(void **state)
+{
+    int from, to, n = 0;
+
+    (void)state;
+    for (from = LUMIRA_ORDER_PENDING; from <= LUMIRA_ORDER_REFUNDED; from++)
+        for (to = LUMIRA_ORDER_PENDING; to <= LUMIRA_ORDER_REFUNDED; to++) {
+            bool got = lumira_order_payment_allowed((enum lumira_order_status)from,
+                                                    (enum lumira_order_status)to);
+
+            if (got != payment_allowed[from][to])
+                fail_msg("%s -> %s: %s, expected %s",
+                         lumira_order_status_name((enum lumira_order_status)from),
+                         lumira_order_status_name((enum lumira_order_status)to),
+                         got ? "allowed" : "refused",
+                         payment_allowed[from][to] ? "allowed" : "refused");
+            n += got;
+        }
+    assert_int_equal(n, 8);
+    /* failed→paid is the webhook's alone: never by hand. */
+    assert_true(lumira_order_payment_allowed(LUMIRA_ORDER_FAILED, LUMIRA_ORDER_PAID));
+    assert_false(lumira_order_transition_allowed(LUMIRA_ORDER_FAILED, LUMIRA_ORDER_PAID));
+}
+
+static void test_payment_transition_none_never(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(statuses); i++) {
+        assert_false(lumira_order_payment_allowed(LUMIRA_ORDER_NONE, statuses[i].status));
+        assert_false(lumira_order_payment_allowed(statuses[i].status, LUMIRA_ORDER_NONE));
+        assert_false(
+            lumira_order_payment_allowed((enum lumira_order_status)6, statuses[i].status));
+    }
+}
+
 /* ---- levels ---- */
 
 static void test_level_names_and_amounts(void **state)
@@ -951,6 +999,8 @@ int main(void)
         cmocka_unit_test(test_transition_full_matrix),
         cmocka_unit_test(test_transition_to_itself_never),
         cmocka_unit_test(test_transition_none_never),
+        cmocka_unit_test(test_payment_transition_full_matrix),
+        cmocka_unit_test(test_payment_transition_none_never),
         cmocka_unit_test(test_level_names_and_amounts),
         cmocka_unit_test(test_level_out_of_range),
         cmocka_unit_test(test_number_format_known_day),
