@@ -15,6 +15,7 @@
 #include "fetch.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "orders.h"
 #include "server.h"
 #include "str.h"

@@ -41,6 +41,8 @@ struct lumira_config {
     int64_t stripe_timeout_ms; /* STRIPE_TIMEOUT_MS: each call of the checkout, default 10000 */
     int64_t n8n_timeout_ms;    /* N8N_TIMEOUT_MS: the post of process-order, default 10000 */
     char *commit_sha;
+    char *runtime_dir; /* LUMIRA_RUNTIME_DIR: the metrics scoreboards; never NULL after load */
+    char *groups;      /* LUMIRA_GROUPS: the groups /api/metrics reports; never NULL after load */
     /* private */
     char error[256]; /* why the last load failed; names the variable, never a value */
 };
