@@ -22,7 +22,9 @@ const char *const lumira_metrics_bucket_le[LUMIRA_METRICS_BUCKETS] = {
     "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
     "0.25",  "0.5",    "1",     "2.5",  "5",     "10"};
 
-/* This process's slot, NULL without metrics. The board stays mapped until exit. */
+/* This process's slot, NULL without metrics. The board stays mapped until exit, even after
+ * lumira_metrics_stop(): the health and readiness probes' thread may still be counting a ping
+ * then (it reads `me` atomically; a count that lands in the freed slot is still summed). */
 static struct lumira_metrics_slot *me;
 static struct lumira_metrics_board board;
 static char metrics_dir[256];
@@ -428,7 +430,7 @@ void lumira_metrics_start(const char *prog, const struct lumira_route *routes, s
     enum lumira_err res;
     bool restarted;
 
-    if (me != NULL || metrics_dir[0] == '\0')
+    if (lumira_metrics_active() || board.hdr != NULL || metrics_dir[0] == '\0')
         return;
     if (strncmp(group, "lumira-", 7) == 0)
         group += 7;
@@ -459,16 +461,15 @@ void lumira_metrics_start(const char *prog, const struct lumira_route *routes, s
 
 void lumira_metrics_stop(void)
 {
-    if (me == NULL)
-        return;
-    lumira_metrics_board_release(me);
-    me = NULL;
-    lumira_metrics_board_close(&board);
+    struct lumira_metrics_slot *s = __atomic_exchange_n(&me, NULL, __ATOMIC_RELAXED);
+
+    if (s != NULL)
+        lumira_metrics_board_release(s);
 }
 
 bool lumira_metrics_active(void)
 {
-    return me != NULL;
+    return __atomic_load_n(&me, __ATOMIC_RELAXED) != NULL;
 }
 
 #define ADD(field, n) __atomic_fetch_add(&(field), (uint64_t)(n), __ATOMIC_RELAXED)
@@ -513,10 +514,13 @@ void lumira_metrics_request(size_t route, int status, int64_t elapsed_us)
 void lumira_metrics_call(enum lumira_metrics_dep dep, enum lumira_metrics_outcome outcome,
                          int64_t elapsed_us)
 {
-    if (me == NULL || dep >= LUMIRA_METRICS_NDEPS || outcome >= LUMIRA_METRICS_NOUTCOMES)
+    /* The one hook another thread calls (the probes' pings): `me` read once, atomically. */
+    struct lumira_metrics_slot *s = __atomic_load_n(&me, __ATOMIC_RELAXED);
+
+    if (s == NULL || dep >= LUMIRA_METRICS_NDEPS || outcome >= LUMIRA_METRICS_NOUTCOMES)
         return;
-    ADD(me->calls[dep][outcome], 1);
-    observe(&me->call_latency[dep], elapsed_us);
+    ADD(s->calls[dep][outcome], 1);
+    observe(&s->call_latency[dep], elapsed_us);
 }
 
 enum lumira_metrics_outcome lumira_metrics_outcome_of(enum lumira_err res)

@@ -197,7 +197,8 @@ enum lumira_err lumira_metrics_proc_parse(const char *s, size_t len,
 /* The process's metrics: called by lumira_serve() with the program's name ("lumira-health": the
  * group is what follows "lumira-") and route table, after lumira_metrics_set_dir() (from
  * LUMIRA_RUNTIME_DIR, in lumira_app_boot). A failure logs one warning and leaves the process
- * without metrics. lumira_metrics_stop() frees the slot (a graceful stop). */
+ * without metrics. lumira_metrics_stop() frees the slot (a graceful stop; the file stays mapped
+ * until exit, and the process does not start metrics again). */
 void lumira_metrics_set_dir(const char *dir);
 void lumira_metrics_start(const char *prog, const struct lumira_route *routes, size_t nroutes);
 void lumira_metrics_stop(void);
