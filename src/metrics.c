@@ -111,7 +111,7 @@ static enum lumira_err create_file(const char *path, const char *group,
         return LUMIRA_EINVAL;
     }
     (void)unlink(tmp);
-    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         set_err(err, errlen, "cannot create", tmp, errno);
         return LUMIRA_EIO;

@@ -34,7 +34,8 @@
  * no system call, no allocation. lumira-health reads every group's file read-only at scrape time
  * and sums the slots (lumira_metrics_render).
  *
- * The file is made by whichever worker comes first: written complete under a temporary name and
+ * The file (mode 0600: every group runs as the same user, and the socket directory's group is
+ * nginx's) is made by whichever worker comes first: written complete under a temporary name and
  * then linked into place (a concurrent creator loses the link and uses the winner's file). A file
  * of another size, layout version or route table (an upgrade) is replaced the same way (rename)
  * after a warning; the workers still on the old file keep counting into it until they restart.

@@ -160,7 +160,7 @@ static void test_metrics_open_creates(void **state)
 
     open_board(t, &b, 4);
     assert_int_equal(stat(t->path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal((size_t)st.st_size,
                      LUMIRA_METRICS_SLOTS_OFFSET + 4 * sizeof(struct lumira_metrics_slot));
     assert_int_equal(b.nslots, 4);
