@@ -16,8 +16,8 @@
 #define PID_MASK ((1ULL << PID_BITS) - 1)
 
 const int64_t lumira_metrics_bucket_us[LUMIRA_METRICS_BUCKETS] = {
-    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-    10000000};
+    1000,   2500,   5000,    10000,   25000,   50000,   100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000};
 const char *const lumira_metrics_bucket_le[LUMIRA_METRICS_BUCKETS] = {
     "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
     "0.25",  "0.5",    "1",     "2.5",  "5",     "10"};
@@ -38,8 +38,9 @@ bool lumira_metrics_path(const char *dir, const char *group, char *out, size_t s
 {
     size_t n = strlen(group);
 
-    if (n == 0 || n >= LUMIRA_METRICS_GROUP_MAX || strspn(group, "abcdefghijklmnopqrstuvwxyz"
-                                                                 "0123456789_-") != n)
+    if (n == 0 || n >= LUMIRA_METRICS_GROUP_MAX ||
+        strspn(group, "abcdefghijklmnopqrstuvwxyz"
+                      "0123456789_-") != n)
         return false;
     return !lumira_str_fmt(out, size, "%s/metrics-%s.scoreboard", dir, group);
 }
@@ -90,7 +91,8 @@ static enum lumira_err map_fd(struct lumira_metrics_board *b, int fd, size_t siz
     b->slots = (struct lumira_metrics_slot *)((char *)p + LUMIRA_METRICS_SLOTS_OFFSET);
     b->size = size;
     b->writable = writable;
-    b->nslots = (uint32_t)((size - LUMIRA_METRICS_SLOTS_OFFSET) / sizeof(struct lumira_metrics_slot));
+    b->nslots =
+        (uint32_t)((size - LUMIRA_METRICS_SLOTS_OFFSET) / sizeof(struct lumira_metrics_slot));
     return LUMIRA_OK;
 }
 
@@ -238,7 +240,8 @@ enum lumira_err lumira_metrics_board_map(struct lumira_metrics_board *b, const c
         set_err(err, errlen, "cannot open", path, errno);
         return errno == ENOENT ? LUMIRA_ENOTFOUND : LUMIRA_EIO;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)LUMIRA_METRICS_SLOTS_OFFSET ||
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size < (off_t)LUMIRA_METRICS_SLOTS_OFFSET ||
         (size_t)st.st_size > file_size(LUMIRA_METRICS_MAX_SLOTS)) {
         (void)lumira_str_fmt(err, errlen, "%s is not a scoreboard (size)", path);
         close(fd);
@@ -310,8 +313,7 @@ enum lumira_err lumira_metrics_board_claim(struct lumira_metrics_board *b, pid_t
             struct lumira_metrics_slot *s = &b->slots[i];
 
             cur = __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
-            if (pass == 0 ? cur == 0 || cur == mine || lumira_metrics_owner_alive(cur)
-                          : cur != 0)
+            if (pass == 0 ? cur == 0 || cur == mine || lumira_metrics_owner_alive(cur) : cur != 0)
                 continue;
             if (!__atomic_compare_exchange_n(&s->owner, &cur, mine, false, __ATOMIC_ACQ_REL,
                                              __ATOMIC_ACQUIRE))
@@ -383,8 +385,7 @@ enum lumira_err lumira_metrics_proc_parse(const char *s, size_t len,
     for (field = 16; field <= 21; field++)
         if (!field_skip(&p, end))
             return LUMIRA_EINVAL;
-    if (!field_u64(&p, end, &out->start_ticks) || !field_skip(&p, end) ||
-        !field_u64(&p, end, &v))
+    if (!field_u64(&p, end, &out->start_ticks) || !field_skip(&p, end) || !field_u64(&p, end, &v))
         return LUMIRA_EINVAL;
     out->rss_pages = v;
     out->cpu_ticks = utime + stime;
@@ -436,8 +437,9 @@ void lumira_metrics_start(const char *prog, const struct lumira_route *routes, s
         group += 7;
     res = lumira_metrics_proc_read(0, &self);
     if (res != LUMIRA_OK) {
-        lumira_log(LUMIRA_LOG_WARN, "metrics", "cannot read /proc/self/stat: serving without "
-                                                "metrics");
+        lumira_log(LUMIRA_LOG_WARN, "metrics",
+                   "cannot read /proc/self/stat: serving without "
+                   "metrics");
         return;
     }
     res = lumira_metrics_board_open(&board, metrics_dir, group, routes, nroutes,
@@ -585,7 +587,7 @@ void lumira_metrics_webhook_done(const char *type, const char *outcome, int64_t 
     bool paid = strcmp(outcome, "paid") == 0;
 
     lumira_metrics_event(type, paid || strcmp(outcome, "failed") == 0 ? LUMIRA_METRICS_EV_APPLIED
-                                                                       : LUMIRA_METRICS_EV_IGNORED);
+                                                                      : LUMIRA_METRICS_EV_IGNORED);
     if (paid)
         lumira_metrics_order_paid(level);
 }

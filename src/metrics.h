@@ -62,7 +62,12 @@
 #define LUMIRA_METRICS_LEVELS 4
 
 /* Calls to the program's dependencies. */
-enum lumira_metrics_dep { LUMIRA_METRICS_DB = 0, LUMIRA_METRICS_STRIPE, LUMIRA_METRICS_N8N, LUMIRA_METRICS_NDEPS };
+enum lumira_metrics_dep {
+    LUMIRA_METRICS_DB = 0,
+    LUMIRA_METRICS_STRIPE,
+    LUMIRA_METRICS_N8N,
+    LUMIRA_METRICS_NDEPS
+};
 
 /* How a dependency call ended: answered (a database "not found" or duplicate key is an answer;
  * an HTTP call needs a 2xx), failed with an answer (the server's error, an HTTP status outside
@@ -131,8 +136,7 @@ struct lumira_metrics_header {
     char group[LUMIRA_METRICS_GROUP_MAX];
     struct lumira_metrics_route routes[LUMIRA_METRICS_MAX_ROUTES];
 };
-#define LUMIRA_METRICS_SLOTS_OFFSET                                                                \
-    ((sizeof(struct lumira_metrics_header) + 63) / 64 * 64)
+#define LUMIRA_METRICS_SLOTS_OFFSET ((sizeof(struct lumira_metrics_header) + 63) / 64 * 64)
 
 /* A mapped scoreboard file. */
 struct lumira_metrics_board {
@@ -153,7 +157,8 @@ bool lumira_metrics_path(const char *dir, const char *group, char *out, size_t s
  * writing, for the route table `routes` (at most LUMIRA_METRICS_MAX_ROUTES, patterns shorter than
  * LUMIRA_METRICS_PATTERN_MAX) with `nslots` slots (1..LUMIRA_METRICS_MAX_SLOTS; programs use
  * LUMIRA_METRICS_MAX_SLOTS, tests fewer). On LUMIRA_OK, `b` is mapped (lumira_metrics_board_close);
- * otherwise `err` says why (LUMIRA_EINVAL: bad arguments; LUMIRA_EIO: a file system call failed). */
+ * otherwise `err` says why (LUMIRA_EINVAL: bad arguments; LUMIRA_EIO: a file system call failed).
+ */
 enum lumira_err lumira_metrics_board_open(struct lumira_metrics_board *b, const char *dir,
                                           const char *group, const struct lumira_route *routes,
                                           size_t nroutes, uint32_t nslots, char *err,

@@ -19,8 +19,8 @@ static const char *const dep_names[LUMIRA_METRICS_NDEPS] = {"mongodb", "stripe",
 static const char *const outcome_names[LUMIRA_METRICS_NOUTCOMES] = {"ok", "error", "timeout",
                                                                     "unavailable"};
 static const char *const event_names[LUMIRA_METRICS_NEVENTS] = {
-    "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
-    "other", "unknown"};
+    "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled", "other",
+    "unknown"};
 static const char *const event_outcome_names[LUMIRA_METRICS_NEVOUTCOMES] = {
     "applied", "ignored", "duplicate", "refused", "error"};
 
@@ -187,7 +187,8 @@ static void histogram(struct out *o, const char *name, const struct lumira_metri
         cum += h->buckets[i];
         putf(o, "%s_bucket{", name);
         labels(o, arg);
-        putf(o, ",le=\"%s\"} %llu\n", i < LUMIRA_METRICS_BUCKETS ? lumira_metrics_bucket_le[i] : "+Inf",
+        putf(o, ",le=\"%s\"} %llu\n",
+             i < LUMIRA_METRICS_BUCKETS ? lumira_metrics_bucket_le[i] : "+Inf",
              (unsigned long long)cum);
     }
     putf(o, "%s_sum{", name);
@@ -443,7 +444,8 @@ static void render_processes(struct out *o, const struct group *gs, size_t n)
                 worker_labels(o, &gs[gi], w);
                 switch (which) {
                 case 0:
-                    putf(o, "%llu\n", (unsigned long long)w->proc.rss_pages * (unsigned long long)page);
+                    putf(o, "%llu\n",
+                         (unsigned long long)w->proc.rss_pages * (unsigned long long)page);
                     break;
                 case 1:
                     putf(o, "%.2f\n", (double)w->proc.cpu_ticks / (double)hz);

@@ -309,7 +309,8 @@ static enum lumira_err create_index(struct lumira_mongo *m, mongoc_client_t *cli
     bson_destroy(&cmd);
     bson_destroy(&reply);
     lumira_metrics_call(LUMIRA_METRICS_DB,
-                        res == LUMIRA_ECONFIG ? LUMIRA_METRICS_ERROR : lumira_metrics_outcome_of(res),
+                        res == LUMIRA_ECONFIG ? LUMIRA_METRICS_ERROR
+                                              : lumira_metrics_outcome_of(res),
                         lumira_mono_us() - t0);
     return res;
 }

@@ -106,8 +106,8 @@ static void reject(struct lumira_resp *resp, const struct lumira_req *req, enum 
 
 /* Routes one request and runs its handler. Returns the route's index in the table, for the
  * metrics, or LUMIRA_METRICS_UNMATCHED when no route took it. */
-static size_t dispatch(const struct lumira_app *app, struct lumira_req *req, struct lumira_resp *resp,
-                     lumira_read_fn read, void *in)
+static size_t dispatch(const struct lumira_app *app, struct lumira_req *req,
+                       struct lumira_resp *resp, lumira_read_fn read, void *in)
 {
     const struct lumira_route *route;
     char allow[128];

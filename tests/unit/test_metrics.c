@@ -70,9 +70,9 @@ static void open_board(struct tmp *t, struct lumira_metrics_board *b, uint32_t n
 {
     char err[256];
 
-    assert_int_equal(lumira_metrics_board_open(b, t->dir, "t", routes, NROUTES, nslots, err,
-                                               sizeof(err)),
-                     LUMIRA_OK);
+    assert_int_equal(
+        lumira_metrics_board_open(b, t->dir, "t", routes, NROUTES, nslots, err, sizeof(err)),
+        LUMIRA_OK);
 }
 
 /* A child that claims a slot with the process hooks, counts `n` requests on route 0 and then
@@ -181,21 +181,22 @@ static void test_metrics_open_refuses_bad_args(void **state)
 {
     struct tmp *t = *state;
     struct lumira_metrics_board b;
-    struct lumira_route long_route = {"GET", "/api/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL};
+    struct lumira_route long_route = {
+        "GET", "/api/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL};
     char err[256];
 
-    assert_int_equal(lumira_metrics_board_open(&b, t->dir, "t", routes, NROUTES, 0, err,
-                                               sizeof(err)),
-                     LUMIRA_EINVAL);
+    assert_int_equal(
+        lumira_metrics_board_open(&b, t->dir, "t", routes, NROUTES, 0, err, sizeof(err)),
+        LUMIRA_EINVAL);
     assert_int_equal(lumira_metrics_board_open(&b, t->dir, "t", routes, NROUTES,
                                                LUMIRA_METRICS_MAX_SLOTS + 1, err, sizeof(err)),
                      LUMIRA_EINVAL);
     assert_int_equal(lumira_metrics_board_open(&b, t->dir, "t", routes,
                                                LUMIRA_METRICS_MAX_ROUTES + 1, 4, err, sizeof(err)),
                      LUMIRA_EINVAL);
-    assert_int_equal(lumira_metrics_board_open(&b, t->dir, "t", &long_route, 1, 4, err,
-                                               sizeof(err)),
-                     LUMIRA_EINVAL);
+    assert_int_equal(
+        lumira_metrics_board_open(&b, t->dir, "t", &long_route, 1, 4, err, sizeof(err)),
+        LUMIRA_EINVAL);
     assert_int_equal(lumira_metrics_board_open(&b, "/nonexistent-dir-of-lumira", "t", routes,
                                                NROUTES, 4, err, sizeof(err)),
                      LUMIRA_EIO);
@@ -244,7 +245,7 @@ static void test_metrics_dead_slot_keeps_counters(void **state)
                      LUMIRA_OK);
     assert_true(restarted);
     assert_ptr_equal(s, &b.slots[0]);
-    assert_int_equal(s->requests[0][1], 5); /* 2xx of route 0 */
+    assert_int_equal(s->requests[0][1], 5);        /* 2xx of route 0 */
     assert_int_equal(s->latency[0].buckets[1], 5); /* 1.5 ms: the 2.5 ms bucket */
     assert_int_equal(s->latency[0].sum_us, 5 * 1500);
     assert_int_equal(s->orders_created[1], 1);
@@ -414,8 +415,7 @@ static void test_metrics_map_missing(void **state)
     struct lumira_metrics_board r;
     char err[256];
 
-    assert_int_equal(lumira_metrics_board_map(&r, t->dir, "t", err, sizeof(err)),
-                     LUMIRA_ENOTFOUND);
+    assert_int_equal(lumira_metrics_board_map(&r, t->dir, "t", err, sizeof(err)), LUMIRA_ENOTFOUND);
     assert_int_equal(lumira_metrics_board_map(&r, t->dir, "../t", err, sizeof(err)), LUMIRA_EINVAL);
 }
 
@@ -540,14 +540,17 @@ static void test_metrics_render(void **state)
     assert_int_equal(lumira_buf_add(&out, "", 1), LUMIRA_OK);
     s = out.ptr;
     assert_non_null(strstr(s, "# TYPE lumira_http_requests_total counter\n"));
-    assert_non_null(strstr(
-        s, "lumira_http_requests_total{group=\"t\",method=\"GET\",route=\"/api/x\",status=\"2xx\"} 5\n"));
-    assert_non_null(strstr(s, "lumira_http_request_duration_seconds_bucket{group=\"t\",method=\"GET\","
-                              "route=\"/api/x\",le=\"0.001\"} 0\n"));
-    assert_non_null(strstr(s, "lumira_http_request_duration_seconds_bucket{group=\"t\",method=\"GET\","
-                              "route=\"/api/x\",le=\"0.0025\"} 5\n"));
-    assert_non_null(strstr(s, "lumira_http_request_duration_seconds_bucket{group=\"t\",method=\"GET\","
-                              "route=\"/api/x\",le=\"+Inf\"} 5\n"));
+    assert_non_null(strstr(s, "lumira_http_requests_total{group=\"t\",method=\"GET\",route=\"/api/"
+                              "x\",status=\"2xx\"} 5\n"));
+    assert_non_null(strstr(s,
+                           "lumira_http_request_duration_seconds_bucket{group=\"t\",method=\"GET\","
+                           "route=\"/api/x\",le=\"0.001\"} 0\n"));
+    assert_non_null(strstr(s,
+                           "lumira_http_request_duration_seconds_bucket{group=\"t\",method=\"GET\","
+                           "route=\"/api/x\",le=\"0.0025\"} 5\n"));
+    assert_non_null(strstr(s,
+                           "lumira_http_request_duration_seconds_bucket{group=\"t\",method=\"GET\","
+                           "route=\"/api/x\",le=\"+Inf\"} 5\n"));
     assert_non_null(strstr(s, "lumira_http_request_duration_seconds_sum{group=\"t\",method=\"GET\","
                               "route=\"/api/x\"} 0.007500\n"));
     assert_non_null(strstr(s, "lumira_orders_created_total{group=\"t\",level=\"2\"} 2\n"));
@@ -574,7 +577,8 @@ static void test_metrics_render_live_worker(void **state)
     assert_int_equal(lumira_buf_add(&out, "", 1), LUMIRA_OK);
     assert_non_null(strstr(out.ptr, "lumira_workers{group=\"t\",state=\"idle\"} 1\n"));
     assert_non_null(strstr(out.ptr, "lumira_http_requests_in_flight{group=\"t\"} 0\n"));
-    assert_non_null(strstr(out.ptr, "lumira_process_resident_memory_bytes{group=\"t\",slot=\"0\"} "));
+    assert_non_null(
+        strstr(out.ptr, "lumira_process_resident_memory_bytes{group=\"t\",slot=\"0\"} "));
     assert_non_null(strstr(out.ptr, "lumira_process_open_fds{group=\"t\",slot=\"0\"} "));
     assert_non_null(strstr(out.ptr, "lumira_process_start_time_seconds{group=\"t\",slot=\"0\"} "));
     holder_stop(pid);
@@ -588,8 +592,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics_open_creates, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_open_refuses_bad_args, tmp_setup,
                                         tmp_teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_claim_free_then_next, tmp_setup,
-                                        tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_claim_free_then_next, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_dead_slot_keeps_counters, tmp_setup,
                                         tmp_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_graceful_stop_frees_slot, tmp_setup,
