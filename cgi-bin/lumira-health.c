@@ -1,13 +1,18 @@
-/* lumira-health: GET /api/health (API.md "Health"): cheap liveness for load balancers; and
- * GET /api/health/deep, for admins, with the database's counts. */
+/* lumira-health: GET /api/health (API.md "Health"): cheap liveness for load balancers;
+ * GET /api/health/deep, for admins, with the database's counts; and GET /api/metrics, the
+ * Prometheus metrics of every group (metrics.h), which nginx serves only to the operator's
+ * addresses. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "autoconfig.h"
 #include "app.h"
 #include "clock.h"
 #include "experts.h"
 #include "json.h"
+#include "metrics.h"
 #include "server.h"
+#include "str.h"
 #include "sysinfo.h"
 
 #define PROG "lumira-health"
@@ -17,8 +22,14 @@
 /* Longest a health request waits for a fresh ping. */
 #define DB_WAIT_MAX_MS 1000
 
+/* The most groups /api/metrics reports (LUMIRA_GROUPS). */
+#define MAX_GROUPS 16
+
 struct ctx {
     const struct lumira_config *cfg;
+    char groups_text[256];
+    const char *groups[MAX_GROUPS]; /* into groups_text */
+    size_t ngroups;
     struct lumira_probe *probe; /* NULL without MONGODB_URI */
     struct lumira_mongo *db;    /* the deep check's own client; NULL without MONGODB_URI */
 };
@@ -169,20 +180,63 @@ static void handle_deep(struct lumira_req *req, struct lumira_resp *resp, void *
     reply(req, resp, db && d.res == LUMIRA_OK ? 200 : 503, &w);
 }
 
+/* The text exposition of every group's scoreboard. */
+static void handle_metrics(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    enum lumira_err res;
+
+    lumira_buf_reset(&resp->body);
+    res = lumira_metrics_render(c->cfg->runtime_dir, c->groups, c->ngroups, &resp->body);
+    if (res != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_ERROR, "metrics", "cannot render the metrics: %s",
+                   lumira_strerror(res));
+        lumira_resp_error(resp, req, 500, "INTERNAL", "Internal error", NULL);
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (lumira_resp_header(resp, "Cache-Control", "no-store") != LUMIRA_OK)
+        lumira_resp_error(resp, req, 500, "INTERNAL", "Internal error", NULL);
+}
+
+/* Splits LUMIRA_GROUPS (names separated by spaces or commas) into c->groups. Exits with
+ * LUMIRA_EXIT_CONFIG on a name that is not a group name, or too many. */
+static void parse_groups(struct ctx *c, const char *text)
+{
+    char *save = NULL, *tok, path[320];
+
+    if (lumira_strscpy(c->groups_text, text, sizeof(c->groups_text)) != LUMIRA_OK) {
+        lumira_log(LUMIRA_LOG_ERROR, "config", "LUMIRA_GROUPS is too long; exiting");
+        exit(LUMIRA_EXIT_CONFIG);
+    }
+    for (tok = strtok_r(c->groups_text, " ,", &save); tok != NULL;
+         tok = strtok_r(NULL, " ,", &save)) {
+        if (c->ngroups == MAX_GROUPS || !lumira_metrics_path(".", tok, path, sizeof(path))) {
+            lumira_log(LUMIRA_LOG_ERROR, "config",
+                       "LUMIRA_GROUPS must be at most %d names of [a-z0-9_-]; exiting", MAX_GROUPS);
+            exit(LUMIRA_EXIT_CONFIG);
+        }
+        c->groups[c->ngroups++] = tok;
+    }
+}
+
 static const struct lumira_route routes[] = {
     {"GET", "/api/health", handle_health},
     {"GET", "/api/health/deep", handle_deep},
+    {"GET", "/api/metrics", handle_metrics},
 };
 
 int main(void)
 {
     struct lumira_config cfg;
-    struct ctx c = {&cfg, NULL, NULL};
+    struct ctx c = {.cfg = &cfg};
     char err[LUMIRA_MAX_ERRMSG];
     struct lumira_app app = {PROG, routes, sizeof(routes) / sizeof(routes[0]), &c};
     int status;
 
     lumira_app_boot(PROG, &cfg);
+    parse_groups(&c, cfg.groups);
     lumira_app_probe(PROG, &cfg, cfg.ready_mongo_timeout_ms, &c.probe);
     /* The URI parsed for the probe already: this cannot fail but for memory. */
     if (c.probe != NULL &&

@@ -15,6 +15,7 @@
 #include "fetch.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "nonces.h"
 #include "orders.h"
 #include "server.h"

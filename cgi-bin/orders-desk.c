@@ -189,6 +189,7 @@ static bool n8n_post(struct ctx *c, struct json_object *payload, char reason[MAX
     } else {
         res = lumira_fetch_post_json(c->fetch, c->cfg->n8n_webhook_url, json.ptr, json.len, NULL,
                                      c->cfg->n8n_timeout_ms, &r);
+        lumira_metrics_http_call(LUMIRA_METRICS_N8N, res, r.status, r.elapsed_ms);
         if (res != LUMIRA_OK)
             (void)lumira_str_fmt(reason, MAX_REASON, "n8n: %s", r.error);
         else if (r.status < 200 || r.status > 299)

@@ -297,6 +297,7 @@ void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         goto out;
     }
     log_order(LUMIRA_LOG_INFO, &o, "order created");
+    lumira_metrics_order_created(level);
     if (level > 1) {
         checkout_stripe(c, req, resp, &u, &o, &form);
         goto out;
@@ -305,6 +306,8 @@ void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     BSON_APPEND_DATE_TIME(&set, "paidAt", now);
     res = lumira_orders_transition(c->db, &o, LUMIRA_ORDER_PAID, &set, "checkout", now, NULL, err,
                                    sizeof(err));
+    if (res == LUMIRA_OK)
+        lumira_metrics_order_paid(level);
     if (res == LUMIRA_OK)
         res = lumira_users_refresh_stats(c->db, o.user_id, now, now, err, sizeof(err));
     if (res != LUMIRA_OK) {
@@ -736,6 +739,7 @@ void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
                                    WEBHOOK_TOLERANCE_S, why, sizeof(why));
     if (res != LUMIRA_OK) {
         lumira_log(LUMIRA_LOG_WARN, "webhook", "event refused: %s", why);
+        lumira_metrics_event(NULL, LUMIRA_METRICS_EV_REFUSED);
         lumira_resp_error(resp, req, 400, "INVALID_SIGNATURE", "Invalid signature", NULL);
         goto out;
     }
@@ -749,16 +753,19 @@ void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         lumira_json_get_object(data, "object", &pi) != LUMIRA_OK)
         lumira_valid_fail(&v, "data.object", "must be an object");
     if (lumira_valid_failed(&v)) {
+        lumira_metrics_event(NULL, LUMIRA_METRICS_EV_REFUSED);
         lumira_valid_respond(&v, resp, req);
         goto out;
     }
     res = lumira_events_seen(c->db, id, err, sizeof(err));
     if (res == LUMIRA_OK) {
         lumira_log(LUMIRA_LOG_INFO, "webhook", "event %s (%s) already processed", id, type);
+        lumira_metrics_event(type, LUMIRA_METRICS_EV_DUPLICATE);
         webhook_reply(req, resp, true, NULL);
         goto out;
     }
     if (res != LUMIRA_ENOTFOUND) {
+        lumira_metrics_event(type, LUMIRA_METRICS_EV_ERROR);
         webhook_db_failed(req, resp, id, err);
         goto out;
     }
@@ -768,6 +775,7 @@ void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         read_event(pi, &e);
         res = apply_event(c, &e, &o, outcome, &applied, err, sizeof(err));
         if (res != LUMIRA_OK) {
+            lumira_metrics_event(type, LUMIRA_METRICS_EV_ERROR);
             webhook_db_failed(req, resp, id, err);
             goto out;
         }
@@ -776,14 +784,17 @@ void handle_webhook(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
      * change above is conditional, so the retry does nothing twice. */
     res = lumira_events_record(c->db, id, type, o.id, outcome, lumira_wall_ms(), err, sizeof(err));
     if (res == LUMIRA_EEXIST) {
+        lumira_metrics_event(type, LUMIRA_METRICS_EV_DUPLICATE);
         webhook_reply(req, resp, true, NULL);
         goto out;
     }
     if (res != LUMIRA_OK) {
+        lumira_metrics_event(type, LUMIRA_METRICS_EV_ERROR);
         webhook_db_failed(req, resp, id, err);
         goto out;
     }
     lumira_log(LUMIRA_LOG_INFO, "webhook", "event %s (%s): %s", id, type, outcome);
+    lumira_metrics_webhook_done(type, applied, applied && strcmp(outcome, "paid") == 0, o.level);
     webhook_reply(req, resp, false, applied ? NULL : outcome);
 out:
     json_object_put(body);

@@ -3,6 +3,7 @@
 #include "app.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "mongo.h"
 #include "server.h"
 #include "str.h"
@@ -25,6 +26,7 @@ void lumira_app_boot(const char *prog, struct lumira_config *cfg)
         exit(LUMIRA_EXIT_CONFIG);
     }
     lumira_mongo_global_init(cfg->mongodb_uri);
+    lumira_metrics_set_dir(cfg->runtime_dir);
 }
 
 void lumira_app_probe(const char *prog, const struct lumira_config *cfg, int64_t timeout_ms,

@@ -19,6 +19,14 @@ int64_t lumira_mono_ms(void)
     return read_ms(CLOCK_MONOTONIC);
 }
 
+int64_t lumira_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Wall-clock milliseconds since the epoch. */
 int64_t lumira_wall_ms(void)
 {

@@ -10,6 +10,9 @@
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t lumira_mono_ms(void);
 
+/* Microseconds on CLOCK_MONOTONIC (the metrics' durations). */
+int64_t lumira_mono_us(void);
+
 /* Milliseconds since the Unix epoch on CLOCK_REALTIME. */
 int64_t lumira_wall_ms(void);
 

@@ -11,6 +11,10 @@
 #include "str.h"
 
 /* Most any millisecond timeout may be: ten minutes. */
+#ifndef LUMIRA_DEFAULT_RUNTIME_DIR
+#define LUMIRA_DEFAULT_RUNTIME_DIR "/run/lumira"
+#endif
+
 #define TIMEOUT_MS_MAX 600000
 /* JWT lifetime bounds: one minute to thirty days. */
 #define JWT_EXPIRES_MIN_S 60
@@ -215,7 +219,10 @@ void lumira_config_cleanup(struct lumira_config *cfg)
     free(cfg->n8n_webhook_url);
     free(cfg->log_file);
     free(cfg->commit_sha);
+    free(cfg->runtime_dir);
+    free(cfg->groups);
     cfg->stripe_api_base = cfg->n8n_webhook_url = cfg->log_file = cfg->commit_sha = NULL;
+    cfg->runtime_dir = cfg->groups = NULL;
 }
 
 static enum lumira_err load_env(struct lumira_config *cfg, lumira_env_lookup lookup)
@@ -294,6 +301,9 @@ enum lumira_err lumira_config_load(struct lumira_config *cfg, lumira_env_lookup 
         {"N8N_CALLBACK_SECRET", offsetof(struct lumira_config, n8n_callback_secret), NULL},
         {"LOG_FILE", offsetof(struct lumira_config, log_file), NULL},
         {"COMMIT_SHA", offsetof(struct lumira_config, commit_sha), NULL},
+        {"LUMIRA_RUNTIME_DIR", offsetof(struct lumira_config, runtime_dir),
+         LUMIRA_DEFAULT_RUNTIME_DIR},
+        {"LUMIRA_GROUPS", offsetof(struct lumira_config, groups), "ready health auth orders"},
     };
     static const struct {
         const char *name;

@@ -44,6 +44,8 @@ struct lumira_config {
     bool n8n_require_replay;   /* N8N_CALLBACK_REQUIRE_REPLAY_PROTECTION, default true */
     int64_t n8n_max_skew_ms;   /* N8N_CALLBACK_MAX_SKEW_MS, default 300000 */
     char *commit_sha;
+    char *runtime_dir; /* LUMIRA_RUNTIME_DIR: the metrics scoreboards; never NULL after load */
+    char *groups;      /* LUMIRA_GROUPS: the groups /api/metrics reports; never NULL after load */
     /* private */
     char error[256]; /* why the last load failed; names the variable, never a value */
 };

@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "mongo.h"
 #include "str.h"
 
@@ -16,6 +17,8 @@ struct lumira_mongo {
     mongoc_client_t *client; /* NULL until first use */
     bool failed;             /* the client saw a network failure: rebuilt once nothing borrows */
     unsigned borrows;        /* collections handed out and not yet released */
+    int64_t call_us;         /* when the first of the borrows began (the metrics' call time) */
+    enum lumira_err call_res; /* the call's failure (lumira_mongo_fail), for its outcome */
     char dbname[65];
     char hosts[256];
 };
@@ -194,14 +197,17 @@ enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char 
     int64_t t0 = lumira_mono_ms();
     bool ok;
 
-    if (client == NULL)
+    if (client == NULL) {
+        lumira_metrics_call(LUMIRA_METRICS_DB, LUMIRA_METRICS_UNAVAILABLE, 0);
         return LUMIRA_EUNAVAIL;
+    }
     BSON_APPEND_INT32(&cmd, "ping", 1);
     ok = mongoc_client_command_simple(client, "admin", &cmd, NULL, &reply, &error);
     bson_destroy(&cmd);
     bson_destroy(&reply);
     if (ok) {
         *rtt_ms = lumira_mono_ms() - t0;
+        lumira_metrics_call(LUMIRA_METRICS_DB, LUMIRA_METRICS_OK, *rtt_ms * 1000);
         return LUMIRA_OK;
     }
     if (lumira_mongo_error_is_network(&error))
@@ -214,9 +220,13 @@ enum lumira_err lumira_mongo_ping(struct lumira_mongo *m, int64_t *rtt_ms, char 
     if (strstr(error.message, "timeout") != NULL || strstr(error.message, "timed out") != NULL) {
         (void)lumira_str_fmt(err, errlen, "ping timeout after %lldms (%s)",
                              (long long)(lumira_mono_ms() - t0), error.message);
+        lumira_metrics_call(LUMIRA_METRICS_DB, LUMIRA_METRICS_TIMEOUT,
+                            (lumira_mono_ms() - t0) * 1000);
         return LUMIRA_ETIMEDOUT;
     }
     (void)lumira_str_fmt(err, errlen, "%s", error.message);
+    lumira_metrics_call(LUMIRA_METRICS_DB, LUMIRA_METRICS_UNAVAILABLE,
+                        (lumira_mono_ms() - t0) * 1000);
     return LUMIRA_EUNAVAIL;
 }
 
@@ -226,14 +236,20 @@ mongoc_collection_t *lumira_mongo_collection(struct lumira_mongo *m, const char 
     mongoc_client_t *client = lumira_mongo_client(m, err, errlen);
     mongoc_collection_t *c;
 
-    if (client == NULL)
+    if (client == NULL) {
+        lumira_metrics_call(LUMIRA_METRICS_DB, LUMIRA_METRICS_UNAVAILABLE, 0);
         return NULL;
+    }
     c = mongoc_client_get_collection(client, m->dbname, name);
     if (c == NULL) {
         (void)lumira_str_fmt(err, errlen, "out of memory");
         return NULL;
     }
-    m->borrows++;
+    /* A database call, for the metrics, runs from the first borrow to the last release. */
+    if (m->borrows++ == 0) {
+        m->call_us = lumira_mono_us();
+        m->call_res = LUMIRA_OK;
+    }
     return c;
 }
 
@@ -242,7 +258,9 @@ void lumira_mongo_collection_release(struct lumira_mongo *m, mongoc_collection_t
     if (c == NULL)
         return;
     mongoc_collection_destroy(c);
-    m->borrows--;
+    if (--m->borrows == 0)
+        lumira_metrics_call(LUMIRA_METRICS_DB, lumira_metrics_outcome_of(m->call_res),
+                            lumira_mono_us() - m->call_us);
 }
 
 /* Server error codes that mean "an index with this name or these keys differs". */
@@ -257,12 +275,12 @@ enum lumira_err lumira_mongo_fail(struct lumira_mongo *m, const bson_error_t *er
 {
     (void)lumira_str_fmt(err, errlen, "%s", error->message);
     if (error->code == MONGO_DUPLICATE_KEY)
-        return LUMIRA_EEXIST;
+        return m->call_res = LUMIRA_EEXIST;
     if (lumira_mongo_error_is_network(error)) {
         lumira_mongo_mark_failed(m);
-        return LUMIRA_EUNAVAIL;
+        return m->call_res = LUMIRA_EUNAVAIL;
     }
-    return LUMIRA_EINTERNAL;
+    return m->call_res = LUMIRA_EINTERNAL;
 }
 
 /* Creates one index (createIndexes is idempotent for the same keys and options). */
@@ -274,6 +292,7 @@ static enum lumira_err create_index(struct lumira_mongo *m, mongoc_client_t *cli
     bson_t cmd = BSON_INITIALIZER, indexes, index, keys, reply;
     bson_error_t error;
     enum lumira_err res = LUMIRA_OK;
+    int64_t t0 = lumira_mono_us();
     size_t f;
 
     BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
@@ -308,6 +327,10 @@ static enum lumira_err create_index(struct lumira_mongo *m, mongoc_client_t *cli
     }
     bson_destroy(&cmd);
     bson_destroy(&reply);
+    lumira_metrics_call(LUMIRA_METRICS_DB,
+                        res == LUMIRA_ECONFIG ? LUMIRA_METRICS_ERROR
+                                              : lumira_metrics_outcome_of(res),
+                        lumira_mono_us() - t0);
     return res;
 }
 

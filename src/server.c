@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "limits.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 extern char **environ;
@@ -103,9 +104,10 @@ static void reject(struct lumira_resp *resp, const struct lumira_req *req, enum 
     }
 }
 
-/* Routes one request and runs its handler. */
-static void dispatch(const struct lumira_app *app, struct lumira_req *req, struct lumira_resp *resp,
-                     lumira_read_fn read, void *in)
+/* Routes one request and runs its handler. Returns the route's index in the table, for the
+ * metrics, or LUMIRA_METRICS_UNMATCHED when no route took it. */
+static size_t dispatch(const struct lumira_app *app, struct lumira_req *req,
+                       struct lumira_resp *resp, lumira_read_fn read, void *in)
 {
     const struct lumira_route *route;
     char allow[128];
@@ -115,26 +117,27 @@ static void dispatch(const struct lumira_app *app, struct lumira_req *req, struc
     if (route == NULL) {
         if (allow[0] == '\0') {
             lumira_resp_error(resp, req, 404, "NOT_FOUND", "No such route", NULL);
-            return;
+            return LUMIRA_METRICS_UNMATCHED;
         }
         lumira_resp_error(resp, req, 405, "METHOD_NOT_ALLOWED", "Method not allowed", NULL);
         if (lumira_resp_header(resp, "Allow", allow) != LUMIRA_OK)
             lumira_resp_error(resp, req, 500, "INTERNAL", "Internal error", NULL);
-        return;
+        return LUMIRA_METRICS_UNMATCHED;
     }
     if (lumira_req_has_body_method(req)) {
         err = lumira_req_read_body(req, read, in);
         if (err != LUMIRA_OK) {
             reject(resp, req, err);
-            return;
+            return (size_t)(route - app->routes);
         }
         if (req->body.len > 0 && !lumira_req_is_json(req)) {
             lumira_resp_error(resp, req, 415, "UNSUPPORTED_MEDIA_TYPE",
                               "Content-Type must be application/json", NULL);
-            return;
+            return (size_t)(route - app->routes);
         }
     }
     route->handler(req, resp, app->ctx);
+    return (size_t)(route - app->routes);
 }
 
 void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumira_read_fn read,
@@ -146,8 +149,10 @@ void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumir
     static bool resp_ready;
     struct lumira_req req;
     enum lumira_err err;
-    int64_t elapsed;
+    int64_t elapsed, t0_us = lumira_mono_us();
+    size_t route = LUMIRA_METRICS_UNMATCHED;
 
+    lumira_metrics_busy();
     if (!resp_ready) {
         lumira_resp_init(&resp);
         resp_ready = true;
@@ -161,7 +166,7 @@ void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumir
     else if (err != LUMIRA_OK)
         lumira_resp_error(&resp, &req, 400, "BAD_REQUEST", "Malformed request", NULL);
     else
-        dispatch(app, &req, &resp, read, in);
+        route = dispatch(app, &req, &resp, read, in);
 
     elapsed = lumira_mono_ms() - req.start_ms;
     if (lumira_resp_render(&resp, &req, strcmp(req.method, "HEAD") == 0, elapsed, out) !=
@@ -194,6 +199,7 @@ void lumira_server_handle(const struct lumira_app *app, char *const *envp, lumir
     }
     lumira_log_set_reqid(NULL);
     lumira_req_cleanup(&req);
+    lumira_metrics_request(route, resp.status, lumira_mono_us() - t0_us);
 }
 
 static long read_fcgx(void *stream, char *buf, size_t len)
@@ -277,10 +283,18 @@ static int serve_fastcgi(const struct lumira_app *app)
 
 int lumira_serve(const struct lumira_app *app)
 {
+    int status;
+
     lumira_server_signals_init();
     if (FCGX_Init() != 0) {
         lumira_log(LUMIRA_LOG_ERROR, "server", "FCGX_Init failed");
         return 1;
     }
-    return FCGX_IsCGI() ? serve_cgi(app) : serve_fastcgi(app);
+    if (FCGX_IsCGI())
+        return serve_cgi(app);
+    /* A FastCGI worker counts into its group's scoreboard (metrics.h); a CGI run does not. */
+    lumira_metrics_start(app->name, app->routes, app->nroutes);
+    status = serve_fastcgi(app);
+    lumira_metrics_stop();
+    return status;
 }

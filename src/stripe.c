@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "metrics.h"
 #include "stripe.h"
 #include "str.h"
 
@@ -136,6 +137,7 @@ enum lumira_err lumira_stripe_call(struct lumira_stripe *s, const char *method, 
     lumira_fetch_reply_init(&fr, LUMIRA_STRIPE_MAX_REPLY);
     fr.body = reply->body;
     err = lumira_fetch_call(s->fetch, method, url.ptr, headers, form, form_len, timeout_ms, &fr);
+    lumira_metrics_http_call(LUMIRA_METRICS_STRIPE, err, fr.status, fr.elapsed_ms);
     reply->body = fr.body;
     reply->status = fr.status;
     reply->elapsed_ms = fr.elapsed_ms;

@@ -19,9 +19,6 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 DOC = openapi_check.Document()
 OPERATIONS = {(m.upper(), path) for path, item in DOC.doc["paths"].items()
               for m in item if m in openapi_check.METHODS}
-# Documented before its code lands here: GET /api/metrics is lumira-health's, built by another
-# branch at the same time (issue 15); once merged, its route is in the table like any other.
-NOT_IN_THIS_TREE = {("GET", "/api/metrics")}
 
 
 def route_tables():
@@ -69,7 +66,7 @@ def test_every_route_of_every_program_is_documented():
 
 
 def test_every_documented_operation_is_a_route():
-    assert sorted(OPERATIONS - route_tables() - NOT_IN_THIS_TREE) == []
+    assert sorted(OPERATIONS - route_tables()) == []
 
 
 def test_every_nginx_location_is_documented_and_every_path_reaches_a_program():
@@ -82,8 +79,6 @@ def test_every_nginx_location_is_documented_and_every_path_reaches_a_program():
         else:
             assert any(p.startswith(loc) for p in paths), loc
     for path in paths:
-        if ("GET", path) in NOT_IN_THIS_TREE:
-            continue
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         assert any(concrete == loc if kind == "=" else concrete.startswith(loc)
                    for kind, loc in locations), path
@@ -91,8 +86,6 @@ def test_every_nginx_location_is_documented_and_every_path_reaches_a_program():
 
 def test_429_is_documented_where_nginx_rate_limits():
     for path, item in DOC.doc["paths"].items():
-        if ("GET", path) in NOT_IN_THIS_TREE:  # its location comes with its code
-            continue
         loc = location_of(re.sub(r"\{[^}]+\}", "x", path))
         assert loc is not None, path
         for m, op in item.items():

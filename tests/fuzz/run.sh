@@ -60,9 +60,9 @@ build fuzz_log_format "log.c str.c buf.c clock.c err.c" "json-c"
 build fuzz_jwt "jwt.c crypto.c json.c buf.c str.c clock.c err.c" "json-c libcrypto"
 build fuzz_stripe_sig "webhook.c crypto.c str.c buf.c err.c" "libcrypto"
 # libfcgi ships no pkg-config file everywhere (configure.ac checks it by hand): -lfcgi.
-build fuzz_request "server.c http.c jsonw.c valid.c log.c json.c buf.c str.c clock.c err.c" "json-c" -lfcgi
+build fuzz_request "server.c metrics.c http.c jsonw.c valid.c log.c json.c buf.c str.c clock.c err.c" "json-c" -lfcgi
 # orders.c calls the driver (mongo.c, libmongoc) besides libbson.
-build fuzz_bson_json "orders.c mongo.c log.c json.c buf.c str.c clock.c err.c" \
+build fuzz_bson_json "orders.c mongo.c metrics.c log.c json.c buf.c str.c clock.c err.c" \
     "json-c libmongoc-1.0"
 
 # The committed seeds (tests/fuzz/corpus/<target>/) start each working corpus; what a run adds
