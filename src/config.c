@@ -7,7 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "str.h"
 
 /* Most any millisecond timeout may be: ten minutes. */

@@ -9,7 +9,7 @@
 
 #include "err.h"
 #include "jwt.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "mongo.h"
 #include "password.h"
 #include "valid.h"

@@ -6,7 +6,7 @@
 
 #include "buf.h"
 #include "err.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 /* An outbound HTTP client over libcurl (Stripe, n8n). One per worker process: its easy handle
  * is reused for every call so connections stay warm (curl_easy_reset between calls keeps live

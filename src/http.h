@@ -10,7 +10,7 @@
 #include "buf.h"
 #include "err.h"
 #include "jsonw.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 /* One HTTP request and its response, independent of how they travel (FastCGI or CGI: see
  * server.h). Everything in a request is untrusted.

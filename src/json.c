@@ -4,7 +4,7 @@
 
 #include "clock.h"
 #include "json.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "str.h"
 
 static void set_why(char *why, size_t whylen, const char *msg)

@@ -6,7 +6,7 @@
 
 #include "buf.h"
 #include "err.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 /* Expert tokens (API.md "Expert authentication"): JWT with HS256 only, claims sub (expert id),
  * email, name, role, iat, exp and iss = "lumira". Everything in a token is untrusted until its

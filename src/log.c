@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "log.h"
 #include "str.h"
 

@@ -9,7 +9,7 @@
 
 #include "err.h"
 #include "jwt.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "mongo.h"
 
 /* The `orders` collection and the records that guard it (API.md "Data", docs/ORDERS.md):

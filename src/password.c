@@ -4,7 +4,7 @@
 #include <crypt.h>
 
 #include "crypto.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "password.h"
 
 /* A cost-10 hash of a phrase no one types; see lumira_password_burn(). */

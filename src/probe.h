@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "mongo.h"
 
 /* A MongoDB probe: one background thread per process that owns a lumira_mongo and pings it on

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "lumira_limits.h"
 #include "probe.h"
 #include "stripe.h"
 

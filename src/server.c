@@ -7,7 +7,7 @@
 #include <fcgiapp.h>
 
 #include "clock.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"

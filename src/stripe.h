@@ -6,7 +6,7 @@
 
 #include "buf.h"
 #include "err.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 /* A Stripe API client over fetch.h. One per worker process: its fetch client (one curl easy
  * handle) is reused for every call so the TLS connection to Stripe stays warm. Not thread-safe.

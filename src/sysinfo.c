@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "str.h"
 #include "sysinfo.h"
 

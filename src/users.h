@@ -5,7 +5,7 @@
 
 #include "err.h"
 #include "jwt.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "mongo.h"
 
 /* The `users` collection (API.md "Data"): customers, one per normalised e-mail address (unique

@@ -7,7 +7,7 @@
 #include <json-c/json.h>
 
 #include "http.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 /* Validation of request bodies against API.md "Conventions": each field is checked on its own
  * and every failure is collected as {"field", "message"}, so one 400 VALIDATION_ERROR names all

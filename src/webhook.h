@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 /* Signature checks of the calls made to us: Stripe's webhook (Stripe-Signature) and n8n's
  * callback (X-N8N-Signature). Pure functions: no I/O, no allocation, no clock (the caller

@@ -28,7 +28,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "json.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "orders.h"
 #include "str.h"
 

@@ -12,7 +12,7 @@
 
 #include "buf.h"
 #include "json.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "str.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,7 +11,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "jwt.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

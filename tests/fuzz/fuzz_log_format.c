@@ -8,7 +8,7 @@
 
 #include <json-c/json.h>
 
-#include "limits.h"
+#include "lumira_limits.h"
 #include "log.h"
 #include "str.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "http.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

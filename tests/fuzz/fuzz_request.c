@@ -34,7 +34,7 @@
 #include "clock.h"
 #include "http.h"
 #include "json.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "log.h"
 #include "server.h"
 #include "str.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "crypto.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "str.h"
 #include "webhook.h"
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "testutil.h"
 
 /* A value that looks like a live Stripe key: it must never appear in an error message. */

@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 
 #include "http.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "testutil.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -13,7 +13,7 @@
 
 #include "buf.h"
 #include "json.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 /* Parses `len` bytes and checks the outcome: on success returns the object (put it), on failure
  * checks that *out is NULL and that `why` says something, and returns NULL. */

@@ -19,7 +19,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "jwt.h"
-#include "limits.h"
+#include "lumira_limits.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -16,7 +16,7 @@
 
 #include <json-c/json.h>
 
-#include "limits.h"
+#include "lumira_limits.h"
 #include "log.h"
 
 #define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD in UTF-8 */

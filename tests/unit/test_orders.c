@@ -20,7 +20,7 @@
 
 #include "buf.h"
 #include "json.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "orders.h"
 #include "str.h"
 

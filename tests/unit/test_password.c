@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits.h"
+#include "lumira_limits.h"
 #include "password.h"
 #include "testutil.h"
 

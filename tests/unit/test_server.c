@@ -16,7 +16,7 @@
 
 #include "http.h"
 #include "json.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "log.h"
 #include "server.h"
 

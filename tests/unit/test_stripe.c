@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "limits.h"
+#include "lumira_limits.h"
 #include "stripe.h"
 #include "testutil.h"
 

@@ -15,7 +15,7 @@
 
 #include "http.h"
 #include "json.h"
-#include "limits.h"
+#include "lumira_limits.h"
 #include "valid.h"
 #include "testutil.h"
 
