@@ -556,7 +556,7 @@ void lumira_metrics_http_call(enum lumira_metrics_dep dep, enum lumira_err res, 
 void lumira_metrics_event(const char *type, enum lumira_metrics_event_outcome outcome)
 {
     static const char *const types[] = {"payment_intent.succeeded", "payment_intent.payment_failed",
-                                        "payment_intent.canceled"};
+                                        "payment_intent.canceled", "charge.refunded"};
     size_t t = LUMIRA_METRICS_EV_UNKNOWN, i;
 
     if (me == NULL || outcome >= LUMIRA_METRICS_NEVOUTCOMES)

@@ -43,7 +43,7 @@
  * every hook is then a no-op. */
 
 #define LUMIRA_METRICS_MAGIC 0x314d4f4253524d4cULL /* "LMRSBOM1" */
-#define LUMIRA_METRICS_VERSION 1
+#define LUMIRA_METRICS_VERSION 2
 /* Enough for the largest LUMIRA_WORKERS (64). */
 #define LUMIRA_METRICS_MAX_SLOTS 64
 /* Routes a group may have; their counters sit at their index in the program's table. The
@@ -80,18 +80,19 @@ enum lumira_metrics_outcome {
     LUMIRA_METRICS_NOUTCOMES
 };
 
-/* Stripe webhook events: their type (the three handled, any other type, or "unknown" when the
+/* Stripe webhook events: their type (the four handled, any other type, or "unknown" when the
  * event was refused before its type could be trusted) and what became of them. */
 enum lumira_metrics_event {
     LUMIRA_METRICS_EV_SUCCEEDED = 0, /* payment_intent.succeeded */
     LUMIRA_METRICS_EV_FAILED,        /* payment_intent.payment_failed */
     LUMIRA_METRICS_EV_CANCELED,      /* payment_intent.canceled */
+    LUMIRA_METRICS_EV_REFUNDED,      /* charge.refunded */
     LUMIRA_METRICS_EV_OTHER,
     LUMIRA_METRICS_EV_UNKNOWN,
     LUMIRA_METRICS_NEVENTS
 };
 enum lumira_metrics_event_outcome {
-    LUMIRA_METRICS_EV_APPLIED = 0, /* the order changed (paid, failed) */
+    LUMIRA_METRICS_EV_APPLIED = 0, /* the order changed (paid, failed, a refund recorded...) */
     LUMIRA_METRICS_EV_IGNORED,     /* recorded, nothing to change (unknown order, not pending...) */
     LUMIRA_METRICS_EV_DUPLICATE,   /* already processed */
     LUMIRA_METRICS_EV_REFUSED,     /* bad signature or malformed event (400) */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "lumira_limits.h"
 #include "log.h"
 #include "metrics.h"
 #include "str.h"
@@ -19,8 +19,8 @@ static const char *const dep_names[LUMIRA_METRICS_NDEPS] = {"mongodb", "stripe",
 static const char *const outcome_names[LUMIRA_METRICS_NOUTCOMES] = {"ok", "error", "timeout",
                                                                     "unavailable"};
 static const char *const event_names[LUMIRA_METRICS_NEVENTS] = {
-    "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled", "other",
-    "unknown"};
+    "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
+    "charge.refunded", "other", "unknown"};
 static const char *const event_outcome_names[LUMIRA_METRICS_NEVOUTCOMES] = {
     "applied", "ignored", "duplicate", "refused", "error"};
 

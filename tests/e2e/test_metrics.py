@@ -275,7 +275,9 @@ def test_metrics_webhook_events_by_type_and_outcome(api):
     assert post_webhook(api, body).status_code == 200  # the same event again
     r = post_webhook(api, body, signature="t=1,v1=" + "0" * 64)
     assert_error(r, 400, "INVALID_SIGNATURE")
-    other, _ = stripe_event(order["orderId"], order["amount"], type="charge.refunded")
+    refund, _ = stripe_event(order["orderId"], order["amount"], type="charge.refunded")
+    assert post_webhook(api, refund).status_code == 200
+    other, _ = stripe_event(order["orderId"], order["amount"], type="customer.created")
     assert post_webhook(api, other).status_code == 200
     after = metrics_now(api)
 
@@ -286,8 +288,9 @@ def test_metrics_webhook_events_by_type_and_outcome(api):
     assert delta(type="payment_intent.succeeded", outcome="applied") == 1
     assert delta(type="payment_intent.succeeded", outcome="duplicate") == 1
     assert delta(type="unknown", outcome="refused") == 1
+    assert delta(type="charge.refunded", outcome="applied") == 1
     assert delta(type="other", outcome="ignored") == 1
-    assert delta() == 4
+    assert delta() == 5
     assert (value(after, "lumira_orders_paid_total", level="4") -
             value(before, "lumira_orders_paid_total", level="4")) == 1
 
