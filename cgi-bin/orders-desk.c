@@ -49,6 +49,20 @@ static void append_mine(bson_t *filter, const struct lumira_expert *me)
         BSON_APPEND_OID(filter, "assignedExpertId", &oid);
 }
 
+/* {status: {$in: [paid, processing]}}: work in hand (API.md: the assigned list is "mine, paid or
+ * processing"; what was completed or refunded is no longer on the desk). */
+static void append_in_hand(bson_t *filter)
+{
+    bson_t st, in;
+
+    BSON_APPEND_DOCUMENT_BEGIN(filter, "status", &st);
+    BSON_APPEND_ARRAY_BEGIN(&st, "$in", &in);
+    BSON_APPEND_UTF8(&in, "0", "paid");
+    BSON_APPEND_UTF8(&in, "1", "processing");
+    bson_append_array_end(&st, &in);
+    bson_append_document_end(filter, &st);
+}
+
 void handle_pending(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
 {
     struct ctx *c = ctx;
@@ -73,6 +87,7 @@ void handle_assigned(struct lumira_req *req, struct lumira_resp *resp, void *ctx
 
     if (lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me)) {
         append_mine(&filter, &me);
+        append_in_hand(&filter);
         BSON_APPEND_INT32(&sort, "createdAt", -1);
         BSON_APPEND_INT32(&sort, "_id", -1);
         reply_list(c, req, resp, &filter, &sort);

@@ -72,6 +72,20 @@ def test_assigned_lists_my_orders_newest_first(api, mongo_db):
     assert first["orderId"] not in queue and theirs["orderId"] not in queue
 
 
+@pytest.mark.parametrize("status", ["completed", "refunded", "failed"])
+def test_assigned_lists_only_work_in_hand(api, mongo_db, status):
+    """API.md: the assigned list is "mine, paid or processing"."""
+    me = new_expert(api, "InHand")
+    done, held = paid_order(api), paid_order(api)
+    for o in (done, held):
+        assert assign(api, me["token"], o["orderId"]).status_code == 200
+    mongo_db.orders.update_one({"_id": oid(held["orderId"])}, {"$set": {"status": "processing"}})
+    mongo_db.orders.update_one({"_id": oid(done["orderId"])}, {"$set": {"status": status}})
+    b = desk_list(api, me["token"], "assigned")
+    assert [o["id"] for o in b["orders"]] == [held["orderId"]]
+    assert b["count"] == 1 and b["orders"][0]["status"] == "processing"
+
+
 # ---------------------------------------------------------------- assign
 
 def test_assign_makes_the_order_mine(api, mongo_db):
