@@ -2,6 +2,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -275,7 +276,7 @@ static enum lumira_err n8n_verify(const char *header, size_t hlen, const char *p
     if (err != LUMIRA_OK)
         return err;
     trim(&s, &len);
-    if (lumira_str_has_prefix(s, len, "sha256=")) {
+    if (len >= 7 && strncasecmp(s, "sha256=", 7) == 0) { /* API.md: the prefix in any case */
         s += 7;
         len -= 7;
     }

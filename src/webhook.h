@@ -42,8 +42,8 @@ enum lumira_err lumira_stripe_sig_verify(const char *header, size_t hlen, const 
 
 /* Verifies an X-N8N-Signature header of `hlen` bytes: HMAC-SHA256(secret, raw body) as 64 hex
  * digits (either case) or as standard base64 with its padding (44 characters), optionally
- * preceded by "sha256="; spaces and tabs around it are ignored. At most LUMIRA_MAX_SIG_HEADER
- * bytes. Returns LUMIRA_OK when it matches, LUMIRA_EINVAL when the header is missing, malformed
+ * preceded by "sha256=" (in any case); spaces and tabs around it are ignored. At most
+ * LUMIRA_MAX_SIG_HEADER bytes. Returns LUMIRA_OK when it matches, LUMIRA_EINVAL when the header is missing, malformed
  * or does not match; LUMIRA_ECONFIG when the secret is NULL or empty (nothing checked);
  * LUMIRA_EINTERNAL if OpenSSL fails. */
 enum lumira_err lumira_n8n_sig_verify(const char *header, size_t hlen, const char *body,

@@ -522,6 +522,8 @@ static void test_n8n_sig_accepted_forms(void **state)
         "ed8cbc165d0d067657aa3f003c53d77061DE5B5D2EAED1F4D34CC0FA8FBD5C22",
         KAT_N8N_B64,
         "sha256=" KAT_N8N_HEX,
+        "SHA256=" KAT_N8N_HEX, /* API.md: the prefix in any case */
+        "Sha256=" KAT_N8N_HEX,
         "sha256=" KAT_N8N_B64,
         "  " KAT_N8N_HEX " ",
         "\tsha256=" KAT_N8N_B64 "\t ",
@@ -581,7 +583,6 @@ static void test_n8n_sig_truncated_or_long(void **state)
         "sha256=",
         "sha256",
         "sha256:" KAT_N8N_HEX,
-        "SHA256=" KAT_N8N_HEX,
         "sha256=sha256=" KAT_N8N_HEX,
         KAT_N8N_HEX "," KAT_N8N_HEX,
     };
