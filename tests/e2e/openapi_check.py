@@ -85,10 +85,25 @@ def describe(errors):
     return text
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML where a key given twice in one mapping is an error (safe_load keeps the last one
+    silently: a second `OrderChanged:` among the responses once replaced the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "key %r given twice" % (key,), key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 class Document:
     def __init__(self, path=DOC_PATH):
         with open(path, encoding="utf-8") as f:
-            self.doc = yaml.safe_load(f)
+            self.doc = yaml.load(f, Loader=StrictLoader)
         self.resolver = jsonschema.RefResolver(base_uri="", referrer=self.doc)
         self.format_checker = jsonschema.FormatChecker()
         self.templates = []

@@ -282,3 +282,13 @@ def test_check_matches_the_most_literal_template_and_nginx_normalisation():
     assert DOC.check("GET", "/api/metrics", 200, h, b) == []
     h, b = answer(200, "{}", "application/json")
     assert DOC.check("GET", "/api/metrics", 200, h, b)
+
+
+def test_a_key_given_twice_in_the_document_is_refused(tmp_path):
+    """yaml.safe_load would keep the second of two keys silently (one response replacing
+    another); the document is read with a loader that refuses it."""
+    bad = tmp_path / "openapi.yaml"
+    bad.write_text("openapi: 3.1.0\ncomponents:\n  responses:\n    A: {description: one}\n"
+                   "    A: {description: two}\n")
+    with pytest.raises(Exception, match="given twice"):
+        openapi_check.Document(str(bad))
