@@ -529,7 +529,7 @@ enum lumira_err lumira_mongo_delete(struct lumira_mongo *m, const char *coll, co
         return LUMIRA_EUNAVAIL;
     if (!mongoc_collection_delete_one(c, filter, NULL, &reply, &error))
         res = lumira_mongo_fail(m, &error, err, errlen);
-    else if (bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 0)
+    else if (!bson_iter_init_find(&it, &reply, "deletedCount") || bson_iter_as_int64(&it) < 1)
         res = LUMIRA_ENOTFOUND;
     bson_destroy(&reply);
     lumira_mongo_collection_release(m, c);

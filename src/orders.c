@@ -658,27 +658,6 @@ enum lumira_err lumira_events_seen(struct lumira_mongo *m, const char *id, char 
     return res;
 }
 
-/* deleteOne(`filter`) on `coll`; LUMIRA_ENOTFOUND when nothing matched. */
-static enum lumira_err delete_one(struct lumira_mongo *m, const char *coll, const bson_t *filter,
-                                  char *err, size_t errlen)
-{
-    mongoc_collection_t *c = lumira_mongo_collection(m, coll, err, errlen);
-    bson_t reply;
-    bson_iter_t it;
-    bson_error_t error;
-    enum lumira_err res = LUMIRA_OK;
-
-    if (c == NULL)
-        return LUMIRA_EUNAVAIL;
-    if (!mongoc_collection_delete_one(c, filter, NULL, &reply, &error))
-        res = lumira_mongo_fail(m, &error, err, errlen);
-    else if (!bson_iter_init_find(&it, &reply, "deletedCount") || bson_iter_as_int64(&it) < 1)
-        res = LUMIRA_ENOTFOUND;
-    bson_destroy(&reply);
-    lumira_mongo_collection_release(m, c);
-    return res;
-}
-
 enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id,
                                     const char *event_id, int64_t now_ms, int64_t stale_ms,
                                     char token[LUMIRA_OID_HEX + 1], char *err, size_t errlen)
@@ -712,7 +691,7 @@ enum lumira_err lumira_payment_lock(struct lumira_mongo *m, const char *order_id
         bson_append_document_end(&alt, &lt);
         bson_append_document_end(&or, &alt);
         bson_append_array_end(&filter, &or);
-        res = delete_one(m, LUMIRA_PAYMENT_LOCKS, &filter, err, errlen);
+        res = lumira_mongo_delete(m, LUMIRA_PAYMENT_LOCKS, &filter, err, errlen);
         if (res == LUMIRA_OK) {
             lumira_log(LUMIRA_LOG_WARN, "orders",
                        "payment lock of order %s left by a dead holder or this event: taken over",
@@ -741,7 +720,7 @@ enum lumira_err lumira_payment_unlock(struct lumira_mongo *m, const char *order_
         return LUMIRA_OK;
     BSON_APPEND_OID(&filter, "_id", &oid);
     BSON_APPEND_OID(&filter, "token", &tok);
-    res = delete_one(m, LUMIRA_PAYMENT_LOCKS, &filter, err, errlen);
+    res = lumira_mongo_delete(m, LUMIRA_PAYMENT_LOCKS, &filter, err, errlen);
     bson_destroy(&filter);
     /* Gone already: taken over as stale after a very slow request. */
     return res == LUMIRA_ENOTFOUND ? LUMIRA_OK : res;
