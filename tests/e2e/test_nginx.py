@@ -203,9 +203,12 @@ def test_signed_endpoints_have_a_larger_zone_of_their_own():
     assert statuses[-1] == 429, (len(statuses), statuses[-3:])
     assert len(statuses) - 1 >= 200, len(statuses)
     assert set(statuses[:-1]) == {400}, set(statuses)
+    # The zone refills one request every 10 ms, so a request or two may pass again on a slow
+    # machine; a zone of the webhook's own would let its whole burst (200) through first.
+    statuses = quick_until_limited("/api/stripe/webhook", 50, "POST", {}, source=src)
+    assert statuses[-1] == 429, (len(statuses), statuses[-3:])
     conn = connection(src)
     try:
-        assert send(conn, "POST", "/api/stripe/webhook", {})[0] == 429
         # The general zone of that address is untouched.
         assert send(conn, "GET", "/api/expert/verify")[0] == 401
     finally:
