@@ -430,8 +430,10 @@ def test_login_database_down_is_503(api, expert, database_stopped):
 
 def run_auth_cgi(env):
     prog = os.path.join(os.path.dirname(ADMIN_BIN), "lumira-auth")
+    # MONGOC_DISABLE_SHM as the unit sets it: else a stale /dev/shm/mongoc-<pid> of a killed
+    # process (same pid) makes libmongoc print a plain-text warning as it loads.
     base = {"PATH": "/usr/bin:/bin", "REQUEST_METHOD": "GET", "PATH_INFO": "/api/expert/verify",
-            "MONGODB_URI": "mongodb://127.0.0.1:1/lumira"}
+            "MONGODB_URI": "mongodb://127.0.0.1:1/lumira", "MONGOC_DISABLE_SHM": "1"}
     base.update(env)
     return subprocess.run([prog], env={k: v for k, v in base.items() if v is not None},
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)

@@ -12,6 +12,15 @@ def test_each_program_runs_two_workers(api):
         assert len(workers(group)) == 2, group
 
 
+def test_workers_leave_nothing_in_dev_shm(api):
+    """The driver's counters stay in each process (MONGOC_DISABLE_SHM, set by the unit and the
+    local stacks): a /dev/shm/mongoc-<pid> segment would outlive a killed worker and make a
+    later process of the same pid warn, in plain text, at start."""
+    for group in ("ready", "health", "auth", "orders"):
+        for pid in workers(group):
+            assert not os.path.exists("/dev/shm/mongoc-%d" % pid), (group, pid)
+
+
 def test_crashed_worker_is_restarted_and_service_continues(api):
     before = workers("health")
     os.kill(before[0], signal.SIGKILL)
