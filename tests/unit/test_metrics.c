@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "testutil.h"
 
 static const struct lumira_route routes[] = {
     {"GET", "/api/x", NULL},
@@ -25,37 +26,15 @@ static const struct lumira_route routes[] = {
 };
 #define NROUTES 2
 
-struct tmp {
-    char dir[64];
-    char path[128];
-};
-
 static int tmp_setup(void **state)
 {
-    struct tmp *t = calloc(1, sizeof(*t));
-
-    if (t == NULL)
-        return -1;
-    snprintf(t->dir, sizeof(t->dir), "/tmp/lumira-test-metrics-XXXXXX");
-    if (mkdtemp(t->dir) == NULL) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->path, sizeof(t->path), "%s/metrics-t.scoreboard", t->dir);
-    *state = t;
-    return 0;
+    *state = tu_tmp_new("metrics", "metrics-t.scoreboard");
+    return *state == NULL ? -1 : 0;
 }
 
 static int tmp_teardown(void **state)
 {
-    struct tmp *t = *state;
-    char cmd[160];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(t);
-    return 0;
+    return tu_tmp_free(*state);
 }
 
 static uint64_t start_of(pid_t pid)
@@ -66,7 +45,7 @@ static uint64_t start_of(pid_t pid)
     return p.start_ticks;
 }
 
-static void open_board(struct tmp *t, struct lumira_metrics_board *b, uint32_t nslots)
+static void open_board(struct tu_tmp *t, struct lumira_metrics_board *b, uint32_t nslots)
 {
     char err[256];
 
@@ -77,7 +56,7 @@ static void open_board(struct tmp *t, struct lumira_metrics_board *b, uint32_t n
 
 /* A child that claims a slot with the process hooks, counts `n` requests on route 0 and then
  * either exits without releasing (crash) or stops gracefully; the parent waits for it. */
-static void child_worker(struct tmp *t, int n, bool graceful)
+static void child_worker(struct tu_tmp *t, int n, bool graceful)
 {
     pid_t pid = fork();
     int status, i;
@@ -104,7 +83,7 @@ static void child_worker(struct tmp *t, int n, bool graceful)
 
 /* A child that claims a slot with the process hooks and then waits to be killed
  * (holder_stop). */
-static pid_t child_holder(struct tmp *t)
+static pid_t child_holder(struct tu_tmp *t)
 {
     int ready[2];
     pid_t pid;
@@ -153,7 +132,7 @@ static void test_metrics_path(void **state)
 
 static void test_metrics_open_creates(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b, r;
     struct stat st;
     char err[256];
@@ -179,7 +158,7 @@ static void test_metrics_open_creates(void **state)
 
 static void test_metrics_open_refuses_bad_args(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b;
     struct lumira_route long_route = {
         "GET", "/api/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL};
@@ -206,7 +185,7 @@ static void test_metrics_open_refuses_bad_args(void **state)
 
 static void test_metrics_claim_free_then_next(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b;
     struct lumira_metrics_slot *s1, *s2;
     bool restarted = true;
@@ -232,7 +211,7 @@ static void test_metrics_claim_free_then_next(void **state)
 
 static void test_metrics_dead_slot_keeps_counters(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b;
     struct lumira_metrics_slot *s;
     bool restarted = false;
@@ -255,7 +234,7 @@ static void test_metrics_dead_slot_keeps_counters(void **state)
 
 static void test_metrics_graceful_stop_frees_slot(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b;
     struct lumira_metrics_slot *s;
     bool restarted = true;
@@ -275,7 +254,7 @@ static void test_metrics_graceful_stop_frees_slot(void **state)
 
 static void test_metrics_full_table(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b;
     struct lumira_metrics_slot *s;
     bool restarted;
@@ -318,7 +297,7 @@ static void test_metrics_full_table(void **state)
 
 static void test_metrics_full_table_process_serves_without(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     pid_t pids[LUMIRA_METRICS_MAX_SLOTS];
     size_t i;
 
@@ -349,7 +328,7 @@ static void write_file(const char *path, const void *data, size_t len)
 
 static void test_metrics_bad_file_replaced(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b, r;
     char err[256];
 
@@ -369,7 +348,7 @@ static void test_metrics_bad_file_replaced(void **state)
 
 static void test_metrics_other_version_replaced(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b, r;
     char err[256];
 
@@ -386,7 +365,7 @@ static void test_metrics_other_version_replaced(void **state)
 
 static void test_metrics_route_change_replaced(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b;
     char err[256];
 
@@ -411,7 +390,7 @@ static void test_metrics_route_change_replaced(void **state)
 
 static void test_metrics_map_missing(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board r;
     char err[256];
 
@@ -422,7 +401,7 @@ static void test_metrics_map_missing(void **state)
 /* Eight workers start at once on a directory without a file: one file, eight distinct slots. */
 static void test_metrics_concurrent_start(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_metrics_board b;
     pid_t pids[8];
     int go[2], status, i, j;
@@ -528,7 +507,7 @@ static void test_metrics_label_escape(void **state)
 /* The exposition of two groups, one without a file. */
 static void test_metrics_render(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     const char *groups[] = {"t", "absent"};
     struct lumira_buf out;
     const char *s;
@@ -567,7 +546,7 @@ static void test_metrics_render(void **state)
 /* A live worker shows in the workers gauge and the process figures. */
 static void test_metrics_render_live_worker(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     const char *groups[] = {"t"};
     struct lumira_buf out;
     pid_t pid = child_holder(t);

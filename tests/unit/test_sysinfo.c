@@ -13,45 +13,26 @@
 
 #include "clock.h"
 #include "sysinfo.h"
+#include "testutil.h"
 
 /* The most a kB value may be (larger ones would overflow the percentage arithmetic). */
 #define KB_MAX (UINT64_MAX / 1024)
 
-struct tmp {
-    char dir[64];
-    char path[128];
-};
-
 static int tmp_setup(void **state)
 {
-    struct tmp *t = calloc(1, sizeof(*t));
-
-    if (t == NULL)
-        return -1;
-    snprintf(t->dir, sizeof(t->dir), "/tmp/lumira-test-sysinfo-XXXXXX");
-    if (mkdtemp(t->dir) == NULL) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->path, sizeof(t->path), "%s/meminfo", t->dir);
-    *state = t;
-    return 0;
+    *state = tu_tmp_new("sysinfo", "meminfo");
+    return *state == NULL ? -1 : 0;
 }
 
 static int tmp_teardown(void **state)
 {
-    struct tmp *t = *state;
-
-    unlink(t->path);
-    rmdir(t->dir);
-    free(t);
-    return 0;
+    return tu_tmp_free(*state);
 }
 
 /* Writes `text` as the test's meminfo file and parses it. */
 static enum lumira_err meminfo_of(void **state, const char *text, struct lumira_meminfo *mi)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     FILE *f = fopen(t->path, "w");
 
     assert_non_null(f);
@@ -210,7 +191,7 @@ static void test_sysinfo_meminfo_long_file(void **state)
 
 static void test_sysinfo_meminfo_missing_file(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_meminfo mi;
     char path[160];
 
@@ -243,7 +224,7 @@ static void memuse_of(uint64_t total_kb, uint64_t available_kb, struct lumira_me
  * failed reading is not kept. */
 static void test_sysinfo_meminfo_cached_keeps_for_its_age(void **state)
 {
-    struct tmp *t = *state;
+    struct tu_tmp *t = *state;
     struct lumira_meminfo mi;
 
     assert_int_equal(meminfo_of(state, "MemTotal: 1000 kB\nMemAvailable: 600 kB\n", &mi),

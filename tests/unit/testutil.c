@@ -589,3 +589,29 @@ struct json_object *tu_expect_error(const struct lumira_resp *resp, int status, 
     assert_true(msg[0] != '\0');
     return o;
 }
+
+struct tu_tmp *tu_tmp_new(const char *tag, const char *file)
+{
+    struct tu_tmp *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    snprintf(t->dir, sizeof(t->dir), "/tmp/lumira-test-%s-XXXXXX", tag);
+    if (mkdtemp(t->dir) == NULL) {
+        free(t);
+        return NULL;
+    }
+    snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, file);
+    return t;
+}
+
+int tu_tmp_free(struct tu_tmp *t)
+{
+    char cmd[160];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(t);
+    return 0;
+}

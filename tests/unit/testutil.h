@@ -79,4 +79,13 @@ const char *tu_json_str(const struct json_object *o, const char *key);
 struct json_object *tu_expect_error(const struct lumira_resp *resp, int status, const char *code,
                                     const char *reqid);
 
+/* A fresh directory /tmp/lumira-test-<tag>-XXXXXX (mkdtemp) and the path of `file` in it, for
+ * a cmocka setup; tu_tmp_free() removes the directory with all it holds. NULL on failure. */
+struct tu_tmp {
+    char dir[64];
+    char path[128];
+};
+struct tu_tmp *tu_tmp_new(const char *tag, const char *file);
+int tu_tmp_free(struct tu_tmp *t);
+
 #endif
