@@ -302,6 +302,20 @@ def test_compat_desk_session(api, n8n, mongo_db):
     assert r.json()["expert"]["lastLogin"] == iso_ms(first_login), r.text
 
 
+def test_compat_desk_without_a_token_is_401_everywhere(api):
+    """After a logout (no token in localStorage) or with one the server refuses, every call the
+    desk makes is 401 with an `error` it can show (its interceptor then goes to /login)."""
+    calls = (("GET", "/expert/verify", NOBODY), ("GET", "/expert/orders/pending", NOBODY),
+             ("GET", "/expert/stats", NOBODY), ("GET", "/expert/orders/" + "a" * 24, NOBODY),
+             ("POST", "/expert/orders/%s/assign" % ("a" * 24), NOBODY),
+             ("POST", "/expert/process-order", {"orderId": "a" * 24, "expertPrompt": "p",
+                                                "expertInstructions": ""}))
+    for token, code in ((None, "NO_TOKEN"), ("not.a.token", "INVALID_TOKEN")):
+        desk = Desk(api, token)
+        for method, path, body in calls:
+            desk_error(desk.send(method, path, body), 401, code)
+
+
 def test_compat_desk_take_with_json_content_type_and_empty_body(api, mongo_db):
     """A client that keeps Content-Type: application/json on a call without data (an empty
     body): the same take."""
@@ -485,11 +499,11 @@ def shown(value):
 LIST_OMITS = ("generatedContent", "expertPrompt", "expertInstructions", "n8nError")
 
 
-def check_legacy(o, doc, assigned_to, listed=False):
+def check_legacy(o, doc, assigned_to, listed=False, desk=False):
     """Order `o` of an answer shows legacy `doc` as stored: every stored field with its value
     (lists leave out the large free-text fields), its id as _id and id, and who it is
     assigned to. Filled in for the client: nothing but levelName (from the level) and
-    assignedExpertId."""
+    assignedExpertId (which the desk's answers always carry, null when free)."""
     want = shown(doc)
     want["id"] = want["_id"]
     if listed:
@@ -501,6 +515,8 @@ def check_legacy(o, doc, assigned_to, listed=False):
     assert extra <= {"assignedExpertId", "levelName"}, (extra, o)
     if "levelName" in extra:
         assert o["levelName"] == LEVEL_NAMES[doc["level"]], o
+    if desk:
+        assert "assignedExpertId" in o, o
     if assigned_to is not None or "assignedExpertId" in o:
         assert o["assignedExpertId"] == assigned_to, o
     for k, v in want.items():
@@ -644,11 +660,11 @@ def test_compat_legacy_orders_through_the_orders_api(api, legacy, admin_token):
         assert set(got) == set(legacy["owner"]), (sorted(got), sorted(legacy["owner"]))
         assert r.json()["pagination"]["count"] == len(docs), r.text
         for d in docs.values():
-            check_legacy(got[ids(d)], d, None, listed=True)
+            check_legacy(got[ids(d)], d, legacy["owner"][ids(d)], listed=True)
         for d in docs.values():
             r = api.get("/api/orders/" + ids(d), headers=bearer(token))
             assert r.status_code == 200, r.text
-            check_legacy(r.json()["order"], d, None)
+            check_legacy(r.json()["order"], d, legacy["owner"][ids(d)])
 
 
 def test_compat_legacy_order_details_on_the_desk(api, legacy):
@@ -657,7 +673,7 @@ def test_compat_legacy_order_details_on_the_desk(api, legacy):
     for d in legacy["docs"].values():
         r = desk.get("/expert/orders/%s" % d["_id"])
         assert r.status_code == 200, r.text
-        check_legacy(r.json(), d, legacy["owner"][ids(d)])
+        check_legacy(r.json(), d, legacy["owner"][ids(d)], desk=True)
 
 
 def test_compat_legacy_orders_in_the_desk_queues(api, legacy):
@@ -666,14 +682,14 @@ def test_compat_legacy_orders_in_the_desk_queues(api, legacy):
     # Another expert's queue: the free one only, free.
     mine = desk_orders(desk.get("/expert/orders/pending"))
     assert ids(docs["free"]) in mine
-    check_legacy(mine[ids(docs["free"])], docs["free"], None, listed=True)
+    check_legacy(mine[ids(docs["free"])], docs["free"], None, listed=True, desk=True)
     for k in ("taken", "working", "done_old", "done_now"):
         assert ids(docs[k]) not in mine, k
     assert desk_orders(desk.get("/expert/orders/assigned")) == {}
     # The original's expert: the free one, and the paid one he took, his.
     his = desk_orders(old["desk"].get("/expert/orders/pending"))
     assert ids(docs["free"]) in his and ids(docs["taken"]) in his, sorted(his)
-    check_legacy(his[ids(docs["taken"])], docs["taken"], old["id"], listed=True)
+    check_legacy(his[ids(docs["taken"])], docs["taken"], old["id"], listed=True, desk=True)
     for k in ("working", "done_old", "done_now"):
         assert ids(docs[k]) not in his, k
     # His assigned list: paid or processing, his.
@@ -681,8 +697,8 @@ def test_compat_legacy_orders_in_the_desk_queues(api, legacy):
     assigned = desk_orders(r)
     assert set(assigned) == {ids(docs["taken"]), ids(docs["working"])}, sorted(assigned)
     assert r.json()["count"] == 2, r.text
-    check_legacy(assigned[ids(docs["taken"])], docs["taken"], old["id"], listed=True)
-    check_legacy(assigned[ids(docs["working"])], docs["working"], old["id"], listed=True)
+    check_legacy(assigned[ids(docs["taken"])], docs["taken"], old["id"], listed=True, desk=True)
+    check_legacy(assigned[ids(docs["working"])], docs["working"], old["id"], listed=True, desk=True)
 
 
 def test_compat_legacy_orders_in_the_stats(api, legacy, mongo_db):
