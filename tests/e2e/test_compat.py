@@ -763,3 +763,43 @@ def test_compat_legacy_user_without_total_orders(api, mongo_db):
     assert as_utc(after["dateOfBirth"]) == user["dateOfBirth"]
     assert after["totalOrders"] == 1 and after["lastOrderAt"] is not None, after
     assert mongo_db.users.count_documents({"email": user["email"]}) == 1
+
+
+@pytest.mark.parametrize("expert_id", [None, "", "not-an-expert-id", "0" * 23],
+                         ids=["null", "empty", "not-hex", "23-hex"])
+def test_compat_legacy_expert_id_that_names_nobody_is_free(api, mongo_db, expert_id):
+    """The original's PATCH /api/orders/:id/expert-review stored whatever expertId its body
+    held (routes/orders.ts): one that is not an expert's id (24 hex characters) assigns the
+    order to nobody, so it is in the queue, counted in `pending`, and anyone may take it."""
+    lg = Legacy(mongo_db)
+    me = new_expert(api, "Queue Expert")
+    desk = Desk(api, me["token"])
+    s0 = desk_stats(desk.get("/expert/stats"), mongo_db)
+    doc = lg.order(lg.user(), expertReview={"expertId": expert_id, "status": "pending"})
+    listed = desk_orders(desk.get("/expert/orders/pending"))
+    s1 = desk_stats(desk.get("/expert/stats"), mongo_db)
+    r = desk.post("/expert/orders/%s/assign" % doc["_id"])
+    # The three views of one order must agree: in the queue, counted, and takeable.
+    assert (ids(doc) in listed, s1["pending"] - s0["pending"], s1["paid"] - s0["paid"],
+            r.status_code) == (True, 1, 1, 200), (expert_id, r.text)
+    check_legacy(listed[ids(doc)], doc, None, listed=True, desk=True)
+    assert order_doc(mongo_db, ids(doc))["assignedExpertId"] == oid(me["id"])
+
+
+def test_compat_legacy_expert_id_in_upper_case_is_that_experts(api, mongo_db, legacy):
+    """An expertId written in upper-case hex (the original's expert-review route stored the
+    string it was given) names the same expert: his, on his lists, not anyone else's."""
+    old = legacy["old"]
+    lg = Legacy(mongo_db)
+    doc = lg.order(lg.user(), expertReview={"expertId": old["id"].upper(),
+                                            "assignedAt": now_ms()})
+    other = Desk(api, new_expert(api, "Upper Reader")["token"])
+    in_queue = ids(doc) in desk_orders(other.get("/expert/orders/pending"))
+    r_other = other.post("/expert/orders/%s/assign" % doc["_id"])
+    assigned = desk_orders(old["desk"].get("/expert/orders/assigned"))
+    r_his = old["desk"].post("/expert/orders/%s/assign" % doc["_id"])
+    # Held (nobody else's), and his to see and to work on: not an order nobody can process.
+    assert (in_queue, r_other.status_code, ids(doc) in assigned, r_his.status_code) == \
+        (False, 409, True, 200), (r_other.text, r_his.text)
+    assert assigned[ids(doc)]["assignedExpertId"] == old["id"], assigned[ids(doc)]
+    desk_error(r_other, 409, "ALREADY_ASSIGNED")
