@@ -575,7 +575,7 @@ class Legacy:
             doc.pop(k)
         doc.update(fields)
         self.db.orders.insert_one(doc)
-        return doc
+        return self.db.orders.find_one({"_id": doc["_id"]})  # as pymongo reads it back
 
 
 def expert_review(expert, **more):
@@ -803,3 +803,45 @@ def test_compat_legacy_expert_id_in_upper_case_is_that_experts(api, mongo_db, le
         (False, 409, True, 200), (r_other.text, r_his.text)
     assert assigned[ids(doc)]["assignedExpertId"] == old["id"], assigned[ids(doc)]
     desk_error(r_other, 409, "ALREADY_ASSIGNED")
+
+
+def test_compat_legacy_held_order_goes_through_the_desk(api, mongo_db, n8n, legacy):
+    """An order the original assigned, in flight when the data moved over: its expert sends it
+    to n8n from the desk, the content comes back, he delivers it; another expert may change
+    none of it (403 NOT_ASSIGNED), and nothing of theirs is written."""
+    from orders_util import post_callback
+    old = legacy["old"]
+    lg = Legacy(mongo_db)
+    doc = lg.order(lg.user(), level=3, expertReview=expert_review(old))
+    oid_ = ids(doc)
+    other = new_expert(api, "Bystander")
+    before = desk_stats(old["desk"].get("/expert/stats"), mongo_db)
+    for path, body in (("/status", {"status": "processing"}),
+                       ("/expert-review", {"status": "approved"}),
+                       ("/content", {"generatedContent": {"reading": "x"}}),
+                       ("/delivered", {})):
+        r = api.request("PATCH", "/api/orders/" + oid_ + path, json=body,
+                        headers=bearer(other["token"]))
+        assert_error(r, 403, "NOT_ASSIGNED")
+    assert order_doc(mongo_db, oid_) == doc
+    r = old["desk"].post("/expert/process-order", {"orderId": oid_, "expertPrompt": "Lecture",
+                                                   "expertInstructions": ""})
+    assert r.status_code == 200, r.text
+    assert [p["json"]["orderId"] for p in n8n.received()] == [oid_]
+    assert n8n.received()[0]["json"]["expertId"] == old["id"]
+    after = order_doc(mongo_db, oid_)
+    assert after["status"] == "processing" and after["expertReview"]["expertId"] == old["id"]
+    assert ids(doc) not in desk_orders(old["desk"].get("/expert/orders/pending"))
+    assert ids(doc) in desk_orders(old["desk"].get("/expert/orders/assigned"))
+    r = post_callback(api, {"orderId": oid_, "success": True,
+                            "generatedContent": {"reading": "La lecture"}})
+    assert r.status_code == 200, r.text
+    mid = desk_stats(old["desk"].get("/expert/stats"), mongo_db)
+    assert mid["awaitingReview"] == before["awaitingReview"] + 1, (before, mid)
+    r = api.request("PATCH", "/api/orders/%s/delivered" % oid_, json={"deliveryMethod": "email"},
+                    headers=bearer(old["desk"].token))
+    assert r.status_code == 200, r.text
+    assert order_doc(mongo_db, oid_)["status"] == "completed"
+    s = desk_stats(old["desk"].get("/expert/stats"), mongo_db)
+    assert s["totalTreated"] == before["totalTreated"] + 1, (before, s)
+    assert s["treatedToday"] == before["treatedToday"] + 1, (before, s)
