@@ -316,6 +316,50 @@ def test_compat_desk_without_a_token_is_401_everywhere(api):
             desk_error(desk.send(method, path, body), 401, code)
 
 
+def test_compat_desk_login_with_a_stale_token_still_in_storage(api):
+    """The interceptor adds the stored token to every call, the login's too: a stale or broken
+    one left in localStorage does not stand in the way of logging in."""
+    me = create_expert(name="Stale Storage")
+    now = int(time.time())
+    for stale in (make_jwt(claims_for(me, iat=now - 7200, exp=now - 3600)), "garbage",
+                  make_jwt(claims_for(me), secret="x" * 40)):
+        r = Desk(api, stale).post("/expert/login", {"email": me["email"],
+                                                    "password": me["password"]})
+        assert r.status_code == 200, (stale, r.text)
+        check_expert(r.json()["expert"], me)
+
+
+UNKNOWN_MEMBERS = {"string": "https://n8n.example/webhook/x", "number": 12, "null": None,
+                   "bool": False, "array": [1, "two", {"three": 3}],
+                   "object": {"url": "http://127.0.0.1:1/", "headers": {"X": "y"}}}
+
+
+@pytest.mark.parametrize("kind", sorted(UNKNOWN_MEMBERS))
+def test_compat_unknown_members_of_any_type_are_ignored(api, n8n, mongo_db, kind):
+    """API.md: unknown members of a JSON body are ignored, never an error, whatever their
+    type: on the desk's process-order and login, and on the customer's checkout."""
+    value = UNKNOWN_MEMBERS[kind]
+    me = new_expert(api, "Lenient")
+    order = paid_order(api)
+    r = Desk(api, me["token"]).post("/expert/process-order", {
+        "orderId": order["orderId"], "expertPrompt": "Lecture", "n8nWebhookUrl": value,
+        "somethingElse": value})
+    assert r.status_code == 200, r.text
+    assert [p["path"] for p in n8n.received()] == [n8n_webhook_path()]
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["status"] == "processing"
+    assert "n8nWebhookUrl" not in doc and "somethingElse" not in doc, doc
+    r = Desk(api).post("/expert/login", {"email": me["email"], "password": me["password"],
+                                         "remember": value})
+    assert r.status_code == 200, r.text
+    form = temple_form(unique_email("lenient"))
+    form["extra"] = value
+    r = temple_fetch(api, {"level": 1, "formData": form, "coupon": value})
+    assert r.status_code == 200, r.text
+    doc = order_doc(mongo_db, r.json()["orderId"])
+    assert "coupon" not in doc and "extra" not in doc["formData"], doc
+
+
 def test_compat_desk_take_with_json_content_type_and_empty_body(api, mongo_db):
     """A client that keeps Content-Type: application/json on a call without data (an empty
     body): the same take."""
