@@ -59,8 +59,12 @@ class Desk:
     localStorage holds (expert_token), None after a logout."""
 
     def __init__(self, api, token=None):
+        import requests
         self.api = api
         self.token = token
+        # As a browser does: keep-alive connections, reused from one call to the next (a call
+        # whose body nginx or a program framed wrongly would break the next one on the line).
+        self.session = requests.Session()
 
     def send(self, method, path, body=NOBODY, content_type=False):
         """`path` under the axios baseURL (.../api). With `body`, JSON.stringify's bytes and
@@ -78,7 +82,8 @@ class Desk:
             h["Content-Type"] = "application/json"
         elif content_type:
             h["Content-Type"] = "application/json"
-        return self.api.request(method, "/api" + path, data=data, headers=h)
+        return self.session.request(method, self.api.base + "/api" + path, data=data, headers=h,
+                                    timeout=30, allow_redirects=False)
 
     def get(self, path):
         return self.send("GET", path)
