@@ -578,6 +578,7 @@ class Legacy:
 
     def __init__(self, mongo_db):
         self.db = mongo_db
+        self.made = []  # (collection, _id) of every document written here
         self.m = marker()
         self.seq = int.from_bytes(os.urandom(2), "big") % 2000 + 7000
         self.day = datetime.datetime.now(datetime.timezone.utc).strftime("%y%m%d")
@@ -592,6 +593,7 @@ class Legacy:
         doc.update(over)
         assert doc["password"].startswith("$2a$10$")
         self.db.experts.insert_one(doc)
+        self.made.append(("experts", doc["_id"]))
         return {"id": str(doc["_id"]), "email": doc["email"], "name": name, "role": "expert",
                 "password": LEGACY_PASSWORD, "doc": doc}
 
@@ -602,7 +604,16 @@ class Legacy:
                "dateOfBirth": datetime.datetime(1979, 3, 4, tzinfo=datetime.timezone.utc),
                "subscriptionStatus": "inactive", "createdAt": t, "updatedAt": t, "__v": 0}
         self.db.users.insert_one(doc)
+        self.made.append(("users", doc["_id"]))
         return doc
+
+    def remove(self):
+        """Takes the documents out again, so that the rest of the suite, which makes its own,
+        does not meet these shapes (and what the desk wrote of them: their claims)."""
+        for coll, _id in self.made:
+            self.db[coll].delete_one({"_id": _id})
+            if coll == "orders":
+                self.db.order_assignments.delete_one({"_id": _id})
 
     def order(self, user, level=2, status="paid", drop=(), **fields):
         """An order as the original's Order model saved it; `drop` names fields it lacks."""
@@ -624,6 +635,7 @@ class Legacy:
             doc.pop(k)
         doc.update(fields)
         self.db.orders.insert_one(doc)
+        self.made.append(("orders", doc["_id"]))
         return self.db.orders.find_one({"_id": doc["_id"]})  # as pymongo reads it back
 
 
@@ -673,7 +685,22 @@ def legacy(api):
     try:
         yield {"lg": lg, "old": old, "user": user, "docs": docs, "owner": owner}
     finally:
+        lg.remove()
         client.close()
+
+
+@pytest.fixture
+def make_legacy(mongo_db):
+    """Legacy(mongo_db) sets for one test, removed after it."""
+    sets = []
+
+    def make():
+        sets.append(Legacy(mongo_db))
+        return sets[-1]
+
+    yield make
+    for lg in sets:
+        lg.remove()
 
 
 def ids(d):
@@ -750,7 +777,7 @@ def test_compat_legacy_orders_in_the_desk_queues(api, legacy):
     check_legacy(assigned[ids(docs["working"])], docs["working"], old["id"], listed=True, desk=True)
 
 
-def test_compat_legacy_orders_in_the_stats(api, legacy, mongo_db):
+def test_compat_legacy_orders_in_the_stats(api, legacy, mongo_db, make_legacy):
     """A free legacy order is in the queue (`pending`), one the original assigned is not; the
     original's expert's treated and awaiting-review orders count as his."""
     old = legacy["old"]
@@ -760,7 +787,7 @@ def test_compat_legacy_orders_in_the_stats(api, legacy, mongo_db):
     assert (hs["treatedToday"], hs["totalTreated"], hs["awaitingReview"]) == (1, 2, 1), hs
     assert (s0["treatedToday"], s0["totalTreated"], s0["assigned"]) == (0, 0, 0), s0
     assert hs["pending"] == s0["pending"], (hs, s0)
-    more = Legacy(mongo_db)  # under a marker of its own: the fixture's set stays as it is
+    more = make_legacy()  # under a marker of its own: the fixture's set stays as it is
     buyer = more.user()
     more.order(buyer)
     s1 = desk_stats(desk.get("/expert/stats"), mongo_db)
@@ -797,10 +824,10 @@ def test_compat_legacy_free_order_can_be_taken(api, legacy, mongo_db):
                "ALREADY_ASSIGNED")
 
 
-def test_compat_legacy_user_without_total_orders(api, mongo_db):
+def test_compat_legacy_user_without_total_orders(api, mongo_db, make_legacy):
     """A user document of the original without totalOrders (nor lastOrderAt): a checkout by
     the same e-mail address finds it, keeps what it holds and brings its stats up to date."""
-    lg = Legacy(mongo_db)
+    lg = make_legacy()
     user = lg.user("buyer")
     r = temple_fetch(api, {"level": 1, "formData": temple_form(user["email"].upper())})
     assert r.status_code == 200, r.text
@@ -816,11 +843,12 @@ def test_compat_legacy_user_without_total_orders(api, mongo_db):
 
 @pytest.mark.parametrize("expert_id", [None, "", "not-an-expert-id", "0" * 23],
                          ids=["null", "empty", "not-hex", "23-hex"])
-def test_compat_legacy_expert_id_that_names_nobody_is_free(api, mongo_db, expert_id):
+def test_compat_legacy_expert_id_that_names_nobody_is_free(api, mongo_db, make_legacy,
+                                                           expert_id):
     """The original's PATCH /api/orders/:id/expert-review stored whatever expertId its body
     held (routes/orders.ts): one that is not an expert's id (24 hex characters) assigns the
     order to nobody, so it is in the queue, counted in `pending`, and anyone may take it."""
-    lg = Legacy(mongo_db)
+    lg = make_legacy()
     me = new_expert(api, "Queue Expert")
     desk = Desk(api, me["token"])
     s0 = desk_stats(desk.get("/expert/stats"), mongo_db)
@@ -835,11 +863,12 @@ def test_compat_legacy_expert_id_that_names_nobody_is_free(api, mongo_db, expert
     assert order_doc(mongo_db, ids(doc))["assignedExpertId"] == oid(me["id"])
 
 
-def test_compat_legacy_expert_id_in_upper_case_is_that_experts(api, mongo_db, legacy):
+def test_compat_legacy_expert_id_in_upper_case_is_that_experts(api, mongo_db, legacy,
+                                                               make_legacy):
     """An expertId written in upper-case hex (the original's expert-review route stored the
     string it was given) names the same expert: his, on his lists, not anyone else's."""
     old = legacy["old"]
-    lg = Legacy(mongo_db)
+    lg = make_legacy()
     doc = lg.order(lg.user(), expertReview={"expertId": old["id"].upper(),
                                             "assignedAt": now_ms()})
     other = Desk(api, new_expert(api, "Upper Reader")["token"])
@@ -854,13 +883,14 @@ def test_compat_legacy_expert_id_in_upper_case_is_that_experts(api, mongo_db, le
     desk_error(r_other, 409, "ALREADY_ASSIGNED")
 
 
-def test_compat_legacy_held_order_goes_through_the_desk(api, mongo_db, n8n, legacy):
+def test_compat_legacy_held_order_goes_through_the_desk(api, mongo_db, n8n, legacy,
+                                                       make_legacy):
     """An order the original assigned, in flight when the data moved over: its expert sends it
     to n8n from the desk, the content comes back, he delivers it; another expert may change
     none of it (403 NOT_ASSIGNED), and nothing of theirs is written."""
     from orders_util import post_callback
     old = legacy["old"]
-    lg = Legacy(mongo_db)
+    lg = make_legacy()
     doc = lg.order(lg.user(), level=3, expertReview=expert_review(old))
     oid_ = ids(doc)
     other = new_expert(api, "Bystander")
