@@ -231,6 +231,7 @@ void handle_review(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     const char *s = NULL, *notes;
     size_t len = 0, nlen, i;
     bson_t set = BSON_INITIALIZER, r;
+    struct lumira_order o;
 
     lumira_valid_init(&v);
     if (!expert_and_id(c, req, resp, &me, id) || !lumira_valid_body(req, resp, &body))
@@ -262,6 +263,19 @@ void handle_review(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     BSON_APPEND_UTF8(&r, "expertName", me.name);
     BSON_APPEND_DATE_TIME(&r, "reviewedAt", lumira_wall_ms());
     bson_append_document_end(&set, &r);
+    /* The review replaces expertReview, where the original recorded who holds the order: that
+     * holder is kept as our assignedExpertId. An expert may review only an order they hold
+     * (the update is conditioned on it), so it is them; an admin's review reads the order. */
+    if (me.role != LUMIRA_ROLE_ADMIN) {
+        bson_oid_t eid;
+
+        if (lumira_oid_parse(me.id, strlen(me.id), &eid))
+            BSON_APPEND_OID(&set, "assignedExpertId", &eid);
+    } else if (load_order(c, req, resp, id, &o, NULL)) {
+        keep_holder(&set, &o);
+    } else {
+        goto out;
+    }
     update_reply(c, req, resp, &me, id, &set);
 out:
     bson_destroy(&set);

@@ -490,6 +490,7 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         BSON_APPEND_DOCUMENT_BEGIN(&set, "expertReview", &r);
         BSON_APPEND_UTF8(&r, "status", "pending");
         bson_append_document_end(&set, &r);
+        keep_holder(&set, &o);
         res = lumira_orders_set(c->db, id, LUMIRA_ORDER_PROCESSING, &set, now, NULL, err,
                                 sizeof(err));
         if (res == LUMIRA_OK)
