@@ -537,3 +537,68 @@ def test_expert_stats(api, n8n, mongo_db):
     other = stats(api, new_expert(api, "Other Counter")["token"])
     assert other == dict(every_order(mongo_db), treatedToday=0, totalTreated=0, assigned=0,
                          awaitingReview=0)
+
+
+# ---------------------------------------------------------------- the original's assignments
+
+def legacy_assigned(mongo_db, order_id, expert_id, status=None):
+    """Makes an order look as the original assigned it: no assignedExpertId, and
+    expertReview.expertId the expert's id as a string, without a review status."""
+    change = {"$unset": {"assignedExpertId": ""},
+              "$set": {"expertReview": {"expertId": expert_id,
+                                        "assignedAt": datetime.datetime.now(datetime.timezone.utc)}}}
+    if status is not None:
+        change["$set"]["status"] = status
+    mongo_db.orders.update_one({"_id": oid(order_id)}, change)
+
+
+def test_the_originals_assignment_survives_a_review(api, mongo_db):
+    """API.md (compat): an order the original assigned is its expert's; a review, which replaces
+    expertReview, must not set it free (it keeps the holder as assignedExpertId)."""
+    me, other = new_expert(api, "Original Holder"), new_expert(api, "Newcomer")
+    order = paid_order(api)
+    legacy_assigned(mongo_db, order["orderId"], me["id"])
+    assert order["orderId"] not in [o["id"] for o in
+                                    desk_list(api, other["token"], "pending")["orders"]]
+    assert_error(assign(api, other["token"], order["orderId"]), 409, "ALREADY_ASSIGNED")
+    assert mongo_db.order_assignments.count_documents({"_id": oid(order["orderId"])}) == 0
+    r = api.request("PATCH", "/api/orders/%s/expert-review" % order["orderId"],
+                    json={"status": "approved"}, headers=bearer(me["token"]))
+    assert r.status_code == 200, r.text
+    assert r.json()["order"]["assignedExpertId"] == me["id"]
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["assignedExpertId"] == oid(me["id"]) and doc["expertReview"]["status"] == "approved"
+    assert order["orderId"] not in [o["id"] for o in
+                                    desk_list(api, other["token"], "pending")["orders"]]
+    assert_error(assign(api, other["token"], order["orderId"]), 409, "ALREADY_ASSIGNED")
+    # An admin's review keeps it too.
+    other_order = paid_order(api)
+    legacy_assigned(mongo_db, other_order["orderId"], me["id"])
+    admin = new_expert(api, "Reviewing Admin", role="admin")
+    r = api.request("PATCH", "/api/orders/%s/expert-review" % other_order["orderId"],
+                    json={"status": "rejected"}, headers=bearer(admin["token"]))
+    assert r.status_code == 200, r.text
+    doc = order_doc(mongo_db, other_order["orderId"])
+    assert doc["assignedExpertId"] == oid(me["id"]) and doc["expertReview"]["expertId"] == \
+        oid(admin["id"])
+    assert other_order["orderId"] in [o["id"] for o in
+                                      desk_list(api, me["token"], "assigned")["orders"]]
+
+
+def test_the_originals_assignment_survives_n8ns_content(api, mongo_db):
+    """The original sent an order to n8n (processing, expertReview.expertId its expert); the
+    content arrives through our callback: the order stays that expert's, who delivers it."""
+    me = new_expert(api, "Original Sender")
+    order = paid_order(api)
+    legacy_assigned(mongo_db, order["orderId"], me["id"], status="processing")
+    r = post_callback(api, {"orderId": order["orderId"], "success": True,
+                            "generatedContent": CONTENT})
+    assert r.status_code == 200, r.text
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["assignedExpertId"] == oid(me["id"])
+    assert doc["expertReview"]["status"] == "pending"
+    assert order["orderId"] in [o["id"] for o in desk_list(api, me["token"], "assigned")["orders"]]
+    r = api.request("PATCH", "/api/orders/%s/delivered" % order["orderId"], json={},
+                    headers=bearer(me["token"]))
+    assert r.status_code == 200, r.text
+    assert order_doc(mongo_db, order["orderId"])["status"] == "completed"

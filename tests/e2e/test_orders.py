@@ -604,11 +604,11 @@ def test_a_full_page_at_the_maximum_answers_200(api, mongo_db, expert, full_page
     listed = r.json()["orders"]
     assert len(listed) == 100 and r.json()["pagination"]["count"] == 100
     assert_light(listed, mongo_db)
-    # The desk's queue: these are its oldest orders.
+    # The desk's queue, newest first: these are its newest orders.
     r = api.get("/api/expert/orders/pending", headers=bearer(expert["token"]))
     assert r.status_code == 200, r.text[:300]
     listed = r.json()["orders"]
-    assert [o["_id"] for o in listed] == full_page["ids"]
+    assert [o["_id"] for o in listed] == full_page["ids"][::-1]
     assert_light(listed, mongo_db)
     # The desk's assigned list of an expert who holds them all.
     holder = new_expert(api, name="Busy Expert")
