@@ -120,7 +120,7 @@ static void handle_login(struct lumira_req *req, struct lumira_resp *resp, void 
         lumira_resp_db_failed(resp, req, res, "lastLogin update failed", err);
         goto out;
     }
-    e.last_login_ms = now_ms;
+    /* The answer shows the login before this one (null on the first): API.md (compat). */
     memset(&claims, 0, sizeof(claims));
     memcpy(claims.sub, e.id, sizeof(claims.sub));
     memcpy(claims.email, e.email, sizeof(claims.email));

@@ -26,6 +26,7 @@ static const struct lumira_route routes[] = {
     {"PATCH", "/api/orders/:id/delivered", handle_delivered},
     {"GET", "/api/expert/orders/pending", handle_pending},
     {"GET", "/api/expert/orders/assigned", handle_assigned},
+    {"GET", "/api/expert/orders/:id", handle_desk_order},
     {"POST", "/api/expert/orders/:id/assign", handle_assign},
     {"POST", "/api/expert/process-order", handle_process},
     {"POST", "/api/expert/n8n-callback", handle_callback},

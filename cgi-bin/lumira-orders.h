@@ -115,6 +115,7 @@ void handle_overview(struct lumira_req *req, struct lumira_resp *resp, void *ctx
 void handle_by_number(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
 void handle_pending(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
 void handle_assigned(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
+void handle_desk_order(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
 void handle_assign(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
 void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx);
 void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx);

@@ -110,7 +110,7 @@ void handle_get(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     if (!expert_and_id(c, req, resp, &me, id) || !load_order(c, req, resp, id, &o, &doc))
         return;
     root = lumira_json_new_object(&ok);
-    lumira_json_put(root, "order", lumira_bson_to_json(doc, &ok), &ok);
+    lumira_json_put(root, "order", lumira_order_to_json(doc, &ok), &ok);
     lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
     bson_destroy(doc);
 }

@@ -145,7 +145,7 @@ void reply_order_doc(struct lumira_req *req, struct lumira_resp *resp, const bso
     struct json_object *root = lumira_json_new_object(&ok);
 
     lumira_json_put_bool(root, "success", true, &ok);
-    lumira_json_put(root, "order", lumira_bson_to_json(doc, &ok), &ok);
+    lumira_json_put(root, "order", lumira_order_to_json(doc, &ok), &ok);
     lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
 }
 

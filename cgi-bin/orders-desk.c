@@ -29,26 +29,6 @@ static void reply_list(struct ctx *c, struct lumira_req *req, struct lumira_resp
     lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
 }
 
-/* {status: paid, assignedExpertId: {$exists: false}}: the orders waiting for an expert. */
-static void append_queue(bson_t *filter)
-{
-    bson_t ex;
-
-    BSON_APPEND_UTF8(filter, "status", "paid");
-    BSON_APPEND_DOCUMENT_BEGIN(filter, "assignedExpertId", &ex);
-    BSON_APPEND_BOOL(&ex, "$exists", false);
-    bson_append_document_end(filter, &ex);
-}
-
-/* {assignedExpertId: <me>}. */
-static void append_mine(bson_t *filter, const struct lumira_expert *me)
-{
-    bson_oid_t oid;
-
-    if (lumira_oid_parse(me->id, strlen(me->id), &oid))
-        BSON_APPEND_OID(filter, "assignedExpertId", &oid);
-}
-
 /* {status: {$in: [paid, processing]}}: work in hand (API.md: the assigned list is "mine, paid or
  * processing"; what was completed or refunded is no longer on the desk). */
 static void append_in_hand(bson_t *filter)
@@ -69,10 +49,14 @@ void handle_pending(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     struct lumira_expert me;
     bson_t filter = BSON_INITIALIZER, sort = BSON_INITIALIZER;
 
+    /* What this expert can take up: paid and free, or paid and already mine (taken, not yet sent
+     * to n8n, or sent and given back): the desk reloads this list after "take" and must still
+     * find the order it took (API.md "Expert desk" (compat)). */
     if (lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me)) {
-        append_queue(&filter);
-        BSON_APPEND_INT32(&sort, "createdAt", 1);
-        BSON_APPEND_INT32(&sort, "_id", 1);
+        BSON_APPEND_UTF8(&filter, "status", "paid");
+        (void)lumira_orders_match_free_or_mine(&filter, me.id);
+        BSON_APPEND_INT32(&sort, "createdAt", -1);
+        BSON_APPEND_INT32(&sort, "_id", -1);
         reply_list(c, req, resp, &filter, &sort);
     }
     bson_destroy(&filter);
@@ -86,7 +70,7 @@ void handle_assigned(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     bson_t filter = BSON_INITIALIZER, sort = BSON_INITIALIZER;
 
     if (lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me)) {
-        append_mine(&filter, &me);
+        (void)lumira_orders_match_mine(&filter, me.id);
         append_in_hand(&filter);
         BSON_APPEND_INT32(&sort, "createdAt", -1);
         BSON_APPEND_INT32(&sort, "_id", -1);
@@ -94,6 +78,22 @@ void handle_assigned(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     }
     bson_destroy(&filter);
     bson_destroy(&sort);
+}
+
+void handle_desk_order(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    struct ctx *c = ctx;
+    struct lumira_expert me;
+    struct lumira_order o;
+    char id[LUMIRA_OID_HEX + 1];
+    bson_t *doc = NULL;
+    bool ok = true;
+
+    /* The order itself, unwrapped, as the original answered (API.md "Expert desk" (compat));
+     * NULL on allocation failure, which lumira_resp_json() answers as a 500. */
+    if (expert_and_id(c, req, resp, &me, id) && load_order(c, req, resp, id, &o, &doc))
+        lumira_resp_json(resp, req, 200, lumira_order_to_json(doc, &ok));
+    bson_destroy(doc);
 }
 
 /* Makes order `o` (paid) mine: the insert into order_assignments decides, then the order shows
@@ -121,7 +121,8 @@ static bool take_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
         lumira_resp_db_failed(resp, req, res, "order assignment failed", err);
         return false;
     }
-    if (strcmp(o->assigned_to, me->id) == 0)
+    /* The original's assignment (expertReview.expertId) is given our own record on the way. */
+    if (strcmp(o->assigned_to, me->id) == 0 && !o->assigned_legacy)
         return true;
     (void)lumira_oid_parse(me->id, strlen(me->id), &eid);
     BSON_APPEND_OID(&set, "assignedExpertId", &eid);
@@ -134,6 +135,7 @@ static bool take_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
         return false;
     }
     memcpy(o->assigned_to, me->id, sizeof(o->assigned_to));
+    o->assigned_legacy = false;
     log_order(LUMIRA_LOG_INFO, o, "order assigned");
     return true;
 }
@@ -250,6 +252,8 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         lumira_valid_respond(&v, resp, req);
         goto out;
     }
+    if (instr != NULL && ilen == 0)
+        instr = NULL; /* the desk sends its empty text box: the same as none (API.md (compat)) */
     if (c->cfg->n8n_webhook_url == NULL) {
         lumira_log(LUMIRA_LOG_ERROR, "n8n", "process-order refused: N8N_WEBHOOK_URL is not set");
         lumira_resp_error(resp, req, 503, "N8N_NOT_CONFIGURED",
@@ -526,46 +530,57 @@ out:
 
 void handle_stats(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
 {
-    static const char *const names[] = {"assigned",  "processing",     "awaitingReview",
-                                        "completed", "completedToday", "pendingQueue"};
+    /* API.md "Expert desk" (compat): flat, as the desk reads it. The first four are of every
+     * order, the rest of this expert's. */
+    enum { QUEUE, PAID, PROCESSING, COMPLETED, TODAY, REVIEW, NCOUNT };
+    static const char *const names[NCOUNT] = {"pending",   "paid",         "processing",
+                                              "completed", "treatedToday", "awaitingReview"};
     struct ctx *c = ctx;
     struct lumira_expert me;
-    int64_t n[6];
+    int64_t n[NCOUNT], mine[LUMIRA_ORDER_NSTATUS];
     char err[LUMIRA_MAX_ERRMSG];
-    struct json_object *root, *stats;
+    struct json_object *root;
     enum lumira_err res = LUMIRA_OK;
     bool ok = true;
+    bson_t f = BSON_INITIALIZER;
     size_t i;
 
     if (!lumira_experts_require(c->db, req, resp, c->cfg->jwt_secret, LUMIRA_ROLE_EXPERT, &me))
-        return;
-    for (i = 0; res == LUMIRA_OK && i < 6; i++) {
-        bson_t f = BSON_INITIALIZER;
-
-        if (i == 5) {
-            append_queue(&f);
+        goto out;
+    for (i = 0; res == LUMIRA_OK && i < NCOUNT; i++) {
+        bson_reinit(&f);
+        if (i == QUEUE) {
+            BSON_APPEND_UTF8(&f, "status", "paid");
+            lumira_orders_match_free(&f);
+        } else if (i == PAID || i == PROCESSING || i == COMPLETED) {
+            BSON_APPEND_UTF8(&f, "status", names[i]);
         } else {
-            append_mine(&f, &me);
-            if (i == 1 || i == 2)
-                BSON_APPEND_UTF8(&f, "status", "processing");
-            if (i == 2)
-                BSON_APPEND_UTF8(&f, "expertReview.status", "pending");
-            if (i == 3 || i == 4)
-                BSON_APPEND_UTF8(&f, "status", "completed");
-            if (i == 4)
+            (void)lumira_orders_match_mine(&f, me.id);
+            BSON_APPEND_UTF8(&f, "status", i == TODAY ? "completed" : "processing");
+            if (i == TODAY)
                 append_range(&f, "deliveredAt", day_start(lumira_wall_ms()), NO_BOUND);
+            else
+                BSON_APPEND_UTF8(&f, "expertReview.status", "pending");
         }
         res = lumira_mongo_count(c->db, LUMIRA_ORDERS, &f, &n[i], err, sizeof(err));
-        bson_destroy(&f);
+    }
+    /* Mine by status, in one pass over my orders: the work in hand and all I completed. */
+    if (res == LUMIRA_OK) {
+        bson_reinit(&f);
+        (void)lumira_orders_match_mine(&f, me.id);
+        res = lumira_orders_count_by_status(c->db, &f, mine, err, sizeof(err));
     }
     if (res != LUMIRA_OK) {
         lumira_resp_db_failed(resp, req, res, "expert statistics failed", err);
-        return;
+        goto out;
     }
     root = lumira_json_new_object(&ok);
-    stats = lumira_json_new_object(&ok);
-    for (i = 0; i < 6; i++)
-        lumira_json_put_int(stats, names[i], n[i], &ok);
-    lumira_json_put(root, "stats", stats, &ok);
+    for (i = 0; i < NCOUNT; i++)
+        lumira_json_put_int(root, names[i], n[i], &ok);
+    lumira_json_put_int(root, "totalTreated", mine[LUMIRA_ORDER_COMPLETED], &ok);
+    lumira_json_put_int(root, "assigned", mine[LUMIRA_ORDER_PAID] + mine[LUMIRA_ORDER_PROCESSING],
+                        &ok);
     lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+out:
+    bson_destroy(&f);
 }

@@ -244,8 +244,27 @@ static void checkout_stripe(struct ctx *c, struct lumira_req *req, struct lumira
     lumira_json_put_int(root, "amount", o->amount, &ok);
     lumira_json_put_str(root, "currency", "eur", &ok);
     lumira_json_put_str(root, "status", "pending", &ok);
+    lumira_json_put_bool(root, "requiresPayment", true, &ok); /* the customer app branches on it */
     lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
     json_object_put(reply);
+}
+
+/* `level`: a JSON integer 1-4, or one of the strings "1".."4", which the original customer app
+ * sends (its URL's searchParams.get('level'): API.md (compat)). Nothing else: not "01", " 2",
+ * "2.0" or 2.0. */
+static enum lumira_err read_level(const struct json_object *body, int64_t *level)
+{
+    struct json_object *m;
+    const char *s;
+
+    if (!json_object_object_get_ex(body, "level", &m) || m == NULL ||
+        !json_object_is_type(m, json_type_string))
+        return lumira_json_get_i64(body, "level", 1, 4, level);
+    s = json_object_get_string(m);
+    if (json_object_get_string_len(m) != 1 || s[0] < '1' || s[0] > '4')
+        return LUMIRA_EINVAL;
+    *level = s[0] - '0';
+    return LUMIRA_OK;
 }
 
 void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
@@ -265,11 +284,11 @@ void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     lumira_valid_init(&v);
     if (!lumira_valid_body(req, resp, &body))
         goto out;
-    res = lumira_json_get_i64(body, "level", 1, 4, &level);
+    res = read_level(body, &level);
     if (res == LUMIRA_ENOTFOUND)
         lumira_valid_fail(&v, "level", "is required");
     else if (res != LUMIRA_OK)
-        lumira_valid_fail(&v, "level", "must be an integer from 1 to 4");
+        lumira_valid_fail(&v, "level", "must be an integer from 1 to 4, or one of \"1\" to \"4\"");
     res = lumira_json_get_object(body, "formData", &fd);
     if (res == LUMIRA_ENOTFOUND)
         lumira_valid_fail(&v, "formData", "is required");
@@ -320,6 +339,8 @@ void handle_checkout(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     lumira_json_put_str(root, "orderNumber", o.number, &ok);
     lumira_json_put_int(root, "amount", 0, &ok);
     lumira_json_put_str(root, "status", "paid", &ok);
+    lumira_json_put_bool(root, "requiresPayment", false, &ok);
+    lumira_json_put_str(root, "message", "Free reading: the order is confirmed", &ok);
     lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
 out:
     bson_destroy(&form);

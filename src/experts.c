@@ -206,16 +206,17 @@ struct json_object *lumira_expert_json(const struct lumira_expert *e, bool full,
 {
     struct json_object *o = lumira_json_new_object(ok);
 
+    lumira_json_put_str(o, "_id", e->id, ok); /* the desk reads expert._id (API.md (compat)) */
     lumira_json_put_str(o, "id", e->id, ok);
     lumira_json_put_str(o, "email", e->email, ok);
     lumira_json_put_str(o, "name", e->name, ok);
     lumira_json_put_str(o, "role", lumira_role_name(e->role), ok);
+    if (e->last_login_ms != 0)
+        lumira_json_put_time(o, "lastLogin", e->last_login_ms, ok);
+    else
+        lumira_json_put_str(o, "lastLogin", NULL, ok);
     if (full) {
         lumira_json_put_bool(o, "isActive", e->active, ok);
-        if (e->last_login_ms != 0)
-            lumira_json_put_time(o, "lastLogin", e->last_login_ms, ok);
-        else
-            lumira_json_put_str(o, "lastLogin", NULL, ok);
         if (e->created_at_ms != 0)
             lumira_json_put_time(o, "createdAt", e->created_at_ms, ok);
         else

@@ -92,8 +92,8 @@ bool lumira_experts_require(struct lumira_mongo *m, const struct lumira_req *req
                             struct lumira_resp *resp, const char *secret, enum lumira_role role,
                             struct lumira_expert *e);
 
-/* The public view {"id", "email", "name", "role"}, plus "isActive", "lastLogin" and "createdAt"
- * when `full`. NULL with *ok false on allocation failure. Never the hash. */
+/* The public view {"_id", "id" (the same), "email", "name", "role", "lastLogin" (null: never)},
+ * plus "isActive" and "createdAt" when `full`. NULL with *ok false on allocation failure. Never the hash. */
 struct json_object *lumira_expert_json(const struct lumira_expert *e, bool full, bool *ok);
 
 #endif

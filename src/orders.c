@@ -20,6 +20,7 @@ static const char *const status_names[] = {
 };
 
 #define NSTATUS (sizeof(status_names) / sizeof(status_names[0]))
+_Static_assert(NSTATUS == LUMIRA_ORDER_NSTATUS, "a name for every status");
 
 const char *lumira_order_status_name(enum lumira_order_status s)
 {
@@ -139,6 +140,7 @@ enum lumira_err lumira_orders_ensure_indexes(struct lumira_mongo *m, char *err, 
          {1, 1, -1},
          false},
         {"expertReview.status_1", {"expertReview.status"}, {1}, false},
+        {"expertReview.expertId_1", {"expertReview.expertId"}, {1}, false},
     };
 
     return lumira_mongo_ensure_indexes(m, LUMIRA_ORDERS, specs, sizeof(specs) / sizeof(specs[0]),
@@ -180,10 +182,31 @@ static void copy_str(char *out, size_t size, const bson_iter_t *it)
     }
 }
 
+/* The original's assignment of a stored order (API.md "Data" (compat)): expertReview.expertId
+ * as a 24-hex string, into `out` (LUMIRA_OID_HEX + 1 bytes). False when there is none. */
+static bool legacy_holder(const bson_t *doc, char *out)
+{
+    bson_iter_t it, sub;
+    const char *s;
+    uint32_t len;
+
+    if (!bson_iter_init_find(&it, doc, "expertReview") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
+        !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "expertId") ||
+        !BSON_ITER_HOLDS_UTF8(&sub))
+        return false;
+    s = bson_iter_utf8(&sub, &len);
+    if (len != LUMIRA_OID_HEX || !bson_oid_is_valid(s, len))
+        return false;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return true;
+}
+
 /* Fills `o` from a stored order. Fields of the wrong type read as absent. */
 static void read_order(const bson_t *doc, struct lumira_order *o)
 {
     bson_iter_t it;
+    bool held = false; /* an assignedExpertId that is not null: the original's does not count */
 
     memset(o, 0, sizeof(*o));
     o->status = LUMIRA_ORDER_NONE;
@@ -193,6 +216,8 @@ static void read_order(const bson_t *doc, struct lumira_order *o)
         const char *key = bson_iter_key(&it);
         bson_type_t t = bson_iter_type(&it);
 
+        if (strcmp(key, "assignedExpertId") == 0 && t != BSON_TYPE_NULL)
+            held = true;
         if (t == BSON_TYPE_OID) {
             if (strcmp(key, "_id") == 0)
                 bson_oid_to_string(bson_iter_oid(&it), o->id);
@@ -229,6 +254,8 @@ static void read_order(const bson_t *doc, struct lumira_order *o)
             o->has_content = true;
         }
     }
+    if (!held && o->assigned_to[0] == '\0')
+        o->assigned_legacy = legacy_holder(doc, o->assigned_to);
 }
 
 /* Takes the next sequence number of `counter` ($inc with upsert, the new value returned). */
@@ -508,6 +535,74 @@ enum lumira_err lumira_orders_set(struct lumira_mongo *m, const char *id,
     return res;
 }
 
+/* {assignedExpertId: null}: nobody's by our own record (absent or null). */
+static void append_unheld(bson_t *doc)
+{
+    BSON_APPEND_NULL(doc, "assignedExpertId");
+}
+
+/* Appends to array `or` the alternatives of "assigned to `eid`" (`hex` its 24 hex characters),
+ * from index *i on. */
+static void append_mine_alts(bson_t *or, unsigned *i, const bson_oid_t *eid, const char *hex)
+{
+    const char *key;
+    char name[16];
+    bson_t alt;
+
+    bson_uint32_to_string((*i)++, &key, name, sizeof(name));
+    bson_append_document_begin(or, key, -1, &alt);
+    BSON_APPEND_OID(&alt, "assignedExpertId", eid);
+    bson_append_document_end(or, &alt);
+    bson_uint32_to_string((*i)++, &key, name, sizeof(name));
+    bson_append_document_begin(or, key, -1, &alt);
+    append_unheld(&alt);
+    BSON_APPEND_UTF8(&alt, "expertReview.expertId", hex);
+    bson_append_document_end(or, &alt);
+}
+
+void lumira_orders_match_free(bson_t *filter)
+{
+    bson_t not, type;
+
+    append_unheld(filter);
+    BSON_APPEND_DOCUMENT_BEGIN(filter, "expertReview.expertId", &not);
+    BSON_APPEND_DOCUMENT_BEGIN(&not, "$not", &type);
+    BSON_APPEND_UTF8(&type, "$type", "string");
+    bson_append_document_end(&not, &type);
+    bson_append_document_end(filter, &not);
+}
+
+/* Appends {$or: [free?, mine...]}. */
+static bool match_holder(bson_t *filter, const char *expert_id, bool free)
+{
+    bson_oid_t eid;
+    bson_t or, alt;
+    unsigned i = 0;
+
+    if (!lumira_oid_parse(expert_id, strlen(expert_id), &eid))
+        return false;
+    BSON_APPEND_ARRAY_BEGIN(filter, "$or", &or);
+    if (free) {
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &alt);
+        lumira_orders_match_free(&alt);
+        bson_append_document_end(&or, &alt);
+        i++;
+    }
+    append_mine_alts(&or, &i, &eid, expert_id);
+    bson_append_array_end(filter, &or);
+    return true;
+}
+
+bool lumira_orders_match_mine(bson_t *filter, const char *expert_id)
+{
+    return match_holder(filter, expert_id, false);
+}
+
+bool lumira_orders_match_free_or_mine(bson_t *filter, const char *expert_id)
+{
+    return match_holder(filter, expert_id, true);
+}
+
 enum lumira_err lumira_orders_set_assigned(struct lumira_mongo *m, const char *id,
                                            const char *expert_id, const bson_t *set,
                                            int64_t now_ms, bson_t **after, char *err,
@@ -521,7 +616,7 @@ enum lumira_err lumira_orders_set_assigned(struct lumira_mongo *m, const char *i
         !lumira_oid_parse(expert_id, strlen(expert_id), &eid))
         return LUMIRA_ENOTFOUND;
     BSON_APPEND_OID(&filter, "_id", &oid);
-    BSON_APPEND_OID(&filter, "assignedExpertId", &eid);
+    (void)lumira_orders_match_mine(&filter, expert_id);
     res = update_one(m, &filter, set, now_ms, after, err, errlen);
     bson_destroy(&filter);
     return res;
@@ -556,7 +651,7 @@ enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter,
     BSON_APPEND_INT64(&opts, "limit", limit);
     cur = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
     while (ok && mongoc_cursor_next(cur, &doc)) {
-        struct json_object *o = lumira_bson_to_json(doc, &ok);
+        struct json_object *o = lumira_order_to_json(doc, &ok);
 
         if (o != NULL && json_object_array_add(arr, o) != 0) {
             json_object_put(o);
@@ -573,18 +668,21 @@ enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter,
     return res;
 }
 
-enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, bool by_level,
-                                  const char *field, int64_t out[5], char *err, size_t errlen)
+/* Runs {$match: match}, {$group: {_id: group, v: {$sum: field or 1}}} (`group` NULL: one group)
+ * and calls take(arg, the group's _id, v) for each group. */
+static enum lumira_err group_sum(struct lumira_mongo *m, const bson_t *match, const char *group,
+                                 const char *field,
+                                 void (*take)(void *arg, const bson_iter_t *id, int64_t v),
+                                 void *arg, char *err, size_t errlen)
 {
     mongoc_collection_t *c = lumira_mongo_collection(m, LUMIRA_ORDERS, err, errlen);
     mongoc_cursor_t *cur;
     const bson_t *doc;
-    bson_t pipeline = BSON_INITIALIZER, stages, stage, group, acc;
+    bson_t pipeline = BSON_INITIALIZER, stages, stage, grp, acc;
     bson_error_t error;
     enum lumira_err res = LUMIRA_OK;
     char ref[64];
 
-    memset(out, 0, 5 * sizeof(out[0]));
     if (c == NULL)
         return LUMIRA_EUNAVAIL;
     BSON_APPEND_ARRAY_BEGIN(&pipeline, "pipeline", &stages);
@@ -592,34 +690,33 @@ enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, b
     BSON_APPEND_DOCUMENT(&stage, "$match", match);
     bson_append_document_end(&stages, &stage);
     BSON_APPEND_DOCUMENT_BEGIN(&stages, "1", &stage);
-    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$group", &group);
-    if (by_level)
-        BSON_APPEND_UTF8(&group, "_id", "$level");
+    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$group", &grp);
+    if (group != NULL)
+        BSON_APPEND_UTF8(&grp, "_id", group);
     else
-        BSON_APPEND_NULL(&group, "_id");
+        BSON_APPEND_NULL(&grp, "_id");
     /* One accumulator per $group: FerretDB 1.24 computes only the first one of a stage. */
-    BSON_APPEND_DOCUMENT_BEGIN(&group, "v", &acc);
+    BSON_APPEND_DOCUMENT_BEGIN(&grp, "v", &acc);
     if (field == NULL) {
         BSON_APPEND_INT32(&acc, "$sum", 1);
     } else {
         (void)lumira_str_fmt(ref, sizeof(ref), "$%s", field);
         BSON_APPEND_UTF8(&acc, "$sum", ref);
     }
-    bson_append_document_end(&group, &acc);
-    bson_append_document_end(&stage, &group);
+    bson_append_document_end(&grp, &acc);
+    bson_append_document_end(&stage, &grp);
     bson_append_document_end(&stages, &stage);
     bson_append_array_end(&pipeline, &stages);
     cur = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, &pipeline, NULL, NULL);
     while (mongoc_cursor_next(cur, &doc)) {
-        bson_iter_t it;
-        int64_t level = 0, v = 0;
+        bson_iter_t id, it;
+        int64_t v = 0;
 
-        if (by_level && (!bson_iter_init_find(&it, doc, "_id") || !iter_int(&it, &level) ||
-                         level < 1 || level > 4))
-            continue; /* a document without a known level: not one of ours */
+        if (!bson_iter_init_find(&id, doc, "_id"))
+            continue;
         if (bson_iter_init_find(&it, doc, "v"))
             (void)iter_int(&it, &v);
-        out[level] = v;
+        take(arg, &id, v);
     }
     if (mongoc_cursor_error(cur, &error))
         res = lumira_mongo_fail(m, &error, err, errlen);
@@ -627,6 +724,54 @@ enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, b
     bson_destroy(&pipeline);
     lumira_mongo_collection_release(m, c);
     return res;
+}
+
+struct sum_out {
+    bool by_level;
+    int64_t *out;
+};
+
+static void take_level(void *arg, const bson_iter_t *id, int64_t v)
+{
+    struct sum_out *s = arg;
+    int64_t level = 0;
+
+    if (!s->by_level)
+        s->out[0] = v;
+    else if (iter_int(id, &level) && level >= 1 && level <= 4)
+        s->out[level] = v; /* a document without a known level is not one of ours */
+}
+
+enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, bool by_level,
+                                  const char *field, int64_t out[5], char *err, size_t errlen)
+{
+    struct sum_out s = {by_level, out};
+
+    memset(out, 0, 5 * sizeof(out[0]));
+    return group_sum(m, match, by_level ? "$level" : NULL, field, take_level, &s, err, errlen);
+}
+
+static void take_status(void *arg, const bson_iter_t *id, int64_t v)
+{
+    int64_t *out = arg;
+    enum lumira_order_status st;
+    uint32_t len;
+    const char *name;
+
+    if (!BSON_ITER_HOLDS_UTF8(id))
+        return;
+    name = bson_iter_utf8(id, &len);
+    st = lumira_order_status_parse(name, len);
+    if (st != LUMIRA_ORDER_NONE)
+        out[st] = v; /* an unknown stored status is counted nowhere */
+}
+
+enum lumira_err lumira_orders_count_by_status(struct lumira_mongo *m, const bson_t *match,
+                                              int64_t out[LUMIRA_ORDER_NSTATUS], char *err,
+                                              size_t errlen)
+{
+    memset(out, 0, LUMIRA_ORDER_NSTATUS * sizeof(out[0]));
+    return group_sum(m, match, "$status", NULL, take_status, out, err, errlen);
 }
 
 enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, const char *type,
@@ -886,6 +1031,22 @@ static void put_value(struct json_object *obj, const char *key, const bson_iter_
 out:
     lumira_buf_cleanup(&text);
     lumira_buf_cleanup(&name);
+}
+
+struct json_object *lumira_order_to_json(const bson_t *doc, bool *ok)
+{
+    struct json_object *obj = lumira_bson_to_json(doc, ok), *v;
+    char legacy[LUMIRA_OID_HEX + 1];
+
+    if (obj == NULL ||
+        (json_object_object_get_ex(obj, "assignedExpertId", &v) && v != NULL))
+        return obj;
+    lumira_json_put_str(obj, "assignedExpertId", legacy_holder(doc, legacy) ? legacy : NULL, ok);
+    if (!*ok) {
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
 }
 
 struct json_object *lumira_bson_to_json(const bson_t *doc, bool *ok)

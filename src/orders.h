@@ -43,6 +43,7 @@ enum lumira_order_status {
     LUMIRA_ORDER_FAILED,
     LUMIRA_ORDER_REFUNDED,
 };
+#define LUMIRA_ORDER_NSTATUS 6
 
 /* The status as stored ("pending", ...), or NULL for LUMIRA_ORDER_NONE. */
 const char *lumira_order_status_name(enum lumira_order_status s);
@@ -84,7 +85,11 @@ struct lumira_order {
     int64_t level;
     int64_t amount;
     enum lumira_order_status status;      /* LUMIRA_ORDER_NONE for an unknown stored status */
-    char assigned_to[LUMIRA_OID_HEX + 1]; /* assignedExpertId, "" when nobody */
+    /* assignedExpertId; for an order the original assigned (no assignedExpertId, and
+     * expertReview.expertId a 24-hex string: API.md "Data" (compat)), that expert; "" when
+     * nobody. */
+    char assigned_to[LUMIRA_OID_HEX + 1];
+    bool assigned_legacy; /* assigned_to is the original's expertReview.expertId */
     bool has_content;                     /* generatedContent is set */
     char payment_intent[LUMIRA_ORDER_STRIPE_ID_MAX + 1];     /* paymentIntentId, "" when none */
     char last_failure_event[LUMIRA_ORDER_STRIPE_ID_MAX + 1]; /* lastPaymentError.eventId */
@@ -93,7 +98,8 @@ struct lumira_order {
 
 /* Creates the indexes of `orders` (idempotent, one createIndexes command): orderNumber (unique),
  * createdAt, status + createdAt, level + createdAt, userEmail, userId, paymentIntentId,
- * assignedExpertId + createdAt, assignedExpertId + status + deliveredAt, expertReview.status:
+ * assignedExpertId + createdAt, assignedExpertId + status + deliveredAt, expertReview.status,
+ * expertReview.expertId (the original's assignments):
  * each serves a query shape (docs/BENCHMARKS.md). LUMIRA_ECONFIG when an index of one of those
  * names exists with other options. */
 enum lumira_err lumira_orders_ensure_indexes(struct lumira_mongo *m, char *err,
@@ -168,8 +174,18 @@ enum lumira_err lumira_orders_set_assigned(struct lumira_mongo *m, const char *i
                                            int64_t now_ms, bson_t **after, char *err,
                                            size_t errlen) LUMIRA_WARN_UNUSED;
 
+/* Filters on who holds an order, for queries and conditional updates. "Mine" is assigned to
+ * expert `expert_id` (24 hex characters): assignedExpertId = its ObjectId, or, for an order the
+ * original assigned, no assignedExpertId and expertReview.expertId = its hex string. "Free" is
+ * neither: no assignedExpertId and no expertReview.expertId string (our own reviews record an
+ * ObjectId there, which assigns nothing). lumira_orders_match_mine() and _free_or_mine() append
+ * an `$or` (one per filter); false, with nothing appended, for a malformed id. */
+void lumira_orders_match_free(bson_t *filter);
+bool lumira_orders_match_mine(bson_t *filter, const char *expert_id);
+bool lumira_orders_match_free_or_mine(bson_t *filter, const char *expert_id);
+
 /* Appends to `arr` the orders matching `filter` in `sort` order, skipping `skip` and at most
- * `limit`, each as lumira_bson_to_json() gives it but without the large free-text fields
+ * `limit`, each as lumira_order_to_json() gives it but without the large free-text fields
  * (`generatedContent`, `expertPrompt`, `expertInstructions`, `expertReview.notes`, `n8nError`:
  * GET /api/orders/:id shows them), so that a full page of orders with every field at its
  * maximum stays far below the response cap. */
@@ -183,6 +199,12 @@ enum lumira_err lumira_orders_list(struct lumira_mongo *m, const bson_t *filter,
 enum lumira_err lumira_orders_sum(struct lumira_mongo *m, const bson_t *match, bool by_level,
                                   const char *field, int64_t out[5], char *err,
                                   size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* Counts the orders matching `match` by status: out[s] for each status s (0 for a status none
+ * has); stored statuses that are not ours are left out. One $group with one $sum. */
+enum lumira_err lumira_orders_count_by_status(struct lumira_mongo *m, const bson_t *match,
+                                              int64_t out[LUMIRA_ORDER_NSTATUS], char *err,
+                                              size_t errlen) LUMIRA_WARN_UNUSED;
 
 /* Records Stripe event `id` as processed. LUMIRA_EEXIST when it already was. */
 enum lumira_err lumira_events_record(struct lumira_mongo *m, const char *id, const char *type,
@@ -217,6 +239,10 @@ enum lumira_err lumira_orders_assign(struct lumira_mongo *m, const char *order_i
                                      const char *expert_id, const char *name, int64_t now_ms,
                                      char holder[LUMIRA_OID_HEX + 1], char *err,
                                      size_t errlen) LUMIRA_WARN_UNUSED;
+
+/* An order as the API shows it: lumira_bson_to_json(), with `assignedExpertId` always present:
+ * the stored one, the original's expertReview.expertId for an order it assigned, or null. */
+struct json_object *lumira_order_to_json(const bson_t *doc, bool *ok);
 
 /* A BSON document as the API shows it: ObjectIds as 24-hex strings, dates as ISO-8601 strings,
  * numbers as numbers (NaN and the infinities, which JSON lacks, as null), strings and keys that

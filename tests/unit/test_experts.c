@@ -171,8 +171,9 @@ static void test_expert_json_never_shows_the_hash(void **state)
     o = lumira_expert_json(&e, false, &ok);
     assert_true(ok);
     assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-                        "{\"id\":\"0123456789abcdef01234567\",\"email\":\"a@example.com\","
-                        "\"name\":\"A\",\"role\":\"admin\"}");
+                        "{\"_id\":\"0123456789abcdef01234567\","
+                        "\"id\":\"0123456789abcdef01234567\",\"email\":\"a@example.com\","
+                        "\"name\":\"A\",\"role\":\"admin\",\"lastLogin\":null}");
     json_object_put(o);
 
     o = lumira_expert_json(&e, true, &ok);

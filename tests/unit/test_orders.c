@@ -987,6 +987,94 @@ static void test_bson_to_json_serialises_order(void **state)
     bson_destroy(&doc);
 }
 
+/* ---- who holds an order (API.md (compat): the original's expertReview.expertId) ---- */
+
+#define HEX_A "0123456789abcdef01234567"
+#define HEX_B "89abcdef0123456789abcdef"
+
+/* assignedExpertId of lumira_order_to_json(doc): its string, or NULL for null. */
+static const char *shown_holder(const bson_t *doc, char out[LUMIRA_OID_HEX + 1])
+{
+    bool ok = true;
+    struct json_object *o = lumira_order_to_json(doc, &ok), *v = NULL;
+    const char *r = NULL;
+
+    assert_true(ok);
+    assert_true(json_object_object_get_ex(o, "assignedExpertId", &v));
+    if (v != NULL) {
+        assert_true(json_object_is_type(v, json_type_string));
+        snprintf(out, LUMIRA_OID_HEX + 1, "%s", json_object_get_string(v));
+        r = out;
+    }
+    json_object_put(o);
+    return r;
+}
+
+static void test_order_json_holder(void **state)
+{
+    bson_t *free_doc = BCON_NEW("orderNumber", "LU261201001");
+    bson_t *legacy = BCON_NEW("expertReview", "{", "expertId", HEX_A, "assignedAt",
+                              BCON_DATE_TIME(1), "}");
+    bson_t *not_hex = BCON_NEW("expertReview", "{", "expertId", "expert-42", "}");
+    bson_t *null_held = BCON_NEW("assignedExpertId", BCON_NULL, "expertReview", "{", "expertId",
+                                 HEX_A, "}");
+    bson_t *ours = bson_new(), review;
+    bson_oid_t oid;
+    char buf[LUMIRA_OID_HEX + 1];
+
+    (void)state;
+    bson_oid_init_from_string(&oid, HEX_B);
+    BSON_APPEND_OID(ours, "assignedExpertId", &oid);
+    BSON_APPEND_DOCUMENT_BEGIN(ours, "expertReview", &review);
+    BSON_APPEND_UTF8(&review, "expertId", HEX_A); /* ours decides, not the review's */
+    bson_append_document_end(ours, &review);
+    assert_string_equal(shown_holder(ours, buf), HEX_B);
+    assert_null(shown_holder(free_doc, buf));
+    assert_string_equal(shown_holder(legacy, buf), HEX_A);
+    assert_null(shown_holder(not_hex, buf));
+    assert_string_equal(shown_holder(null_held, buf), HEX_A);
+    bson_destroy(free_doc);
+    bson_destroy(legacy);
+    bson_destroy(not_hex);
+    bson_destroy(null_held);
+    bson_destroy(ours);
+}
+
+/* The filter as relaxed extended JSON. */
+static void assert_filter(const bson_t *f, const char *want)
+{
+    char *got = bson_as_relaxed_extended_json(f, NULL);
+
+    assert_string_equal(got, want);
+    bson_free(got);
+}
+
+static void test_holder_filters(void **state)
+{
+    bson_t f = BSON_INITIALIZER;
+
+    (void)state;
+    lumira_orders_match_free(&f);
+    assert_filter(&f, "{ \"assignedExpertId\" : null, \"expertReview.expertId\" : { \"$not\" : "
+                      "{ \"$type\" : \"string\" } } }");
+    bson_reinit(&f);
+    assert_true(lumira_orders_match_mine(&f, HEX_A));
+    assert_filter(&f, "{ \"$or\" : [ { \"assignedExpertId\" : { \"$oid\" : \"" HEX_A "\" } }, "
+                      "{ \"assignedExpertId\" : null, \"expertReview.expertId\" : \"" HEX_A
+                      "\" } ] }");
+    bson_reinit(&f);
+    assert_true(lumira_orders_match_free_or_mine(&f, HEX_A));
+    assert_filter(&f, "{ \"$or\" : [ { \"assignedExpertId\" : null, \"expertReview.expertId\" : "
+                      "{ \"$not\" : { \"$type\" : \"string\" } } }, { \"assignedExpertId\" : "
+                      "{ \"$oid\" : \"" HEX_A "\" } }, { \"assignedExpertId\" : null, "
+                      "\"expertReview.expertId\" : \"" HEX_A "\" } ] }");
+    bson_reinit(&f);
+    assert_false(lumira_orders_match_mine(&f, "not-an-id"));
+    assert_false(lumira_orders_match_free_or_mine(&f, "0123"));
+    assert_true(bson_empty(&f));
+    bson_destroy(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1029,6 +1117,8 @@ int main(void)
         cmocka_unit_test(test_bson_to_json_depth_capped),
         cmocka_unit_test(test_bson_to_json_empty_document),
         cmocka_unit_test(test_bson_to_json_serialises_order),
+        cmocka_unit_test(test_order_json_holder),
+        cmocka_unit_test(test_holder_filters),
     };
 
     return cmocka_run_group_tests_name("orders", tests, NULL, NULL);
