@@ -97,22 +97,39 @@ out:
     lumira_valid_cleanup(&v);
 }
 
-void handle_get(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+/* One order, whole: {"order": {...}} for GET /api/orders/:id, or, `wrapped` false, the document
+ * itself for GET /api/expert/orders/:id, as the original answered (API.md "Expert desk"
+ * (compat): its desk's orderDetails). */
+static void show_order(void *ctx, struct lumira_req *req, struct lumira_resp *resp, bool wrapped)
 {
     struct ctx *c = ctx;
     struct lumira_expert me;
     struct lumira_order o;
     char id[LUMIRA_OID_HEX + 1];
     bson_t *doc = NULL;
-    struct json_object *root;
+    struct json_object *order, *root;
     bool ok = true;
 
     if (!expert_and_id(c, req, resp, &me, id) || !load_order(c, req, resp, id, &o, &doc))
         return;
-    root = lumira_json_new_object(&ok);
-    lumira_json_put(root, "order", lumira_order_to_json(doc, &ok), &ok);
-    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+    order = lumira_order_to_json(doc, &ok);
+    if (wrapped) {
+        root = lumira_json_new_object(&ok);
+        lumira_json_put(root, "order", order, &ok);
+        order = lumira_json_done(root, ok);
+    }
+    lumira_resp_json(resp, req, 200, order); /* NULL (no memory): a 500 */
     bson_destroy(doc);
+}
+
+void handle_get(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    show_order(ctx, req, resp, true);
+}
+
+void handle_desk_order(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    show_order(ctx, req, resp, false);
 }
 
 /* Moves order `o` to `to` with `set`, as `by`; answers 409 when the table or a concurrent change
