@@ -87,6 +87,11 @@ void append_range(bson_t *filter, const char *field, int64_t from, int64_t to);
 bool expert_and_id(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
                    struct lumira_expert *me, char id[LUMIRA_OID_HEX + 1]);
 
+/* Appends to `set`, for an order the original assigned (o->assigned_legacy), its holder as our
+ * own assignedExpertId: a write that replaces expertReview (a review, n8n's content) would
+ * otherwise erase the original's record of who holds the order. */
+void keep_holder(bson_t *set, const struct lumira_order *o);
+
 /* Who may change an order (API.md "Orders"): an admin (the role of the stored account) any,
  * an expert only an order assigned to them. Otherwise answers 403 NOT_ASSIGNED and returns
  * false. */

@@ -97,22 +97,39 @@ out:
     lumira_valid_cleanup(&v);
 }
 
-void handle_get(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+/* One order, whole: {"order": {...}} for GET /api/orders/:id, or, `wrapped` false, the document
+ * itself for GET /api/expert/orders/:id, as the original answered (API.md "Expert desk"
+ * (compat): its desk's orderDetails). */
+static void show_order(void *ctx, struct lumira_req *req, struct lumira_resp *resp, bool wrapped)
 {
     struct ctx *c = ctx;
     struct lumira_expert me;
     struct lumira_order o;
     char id[LUMIRA_OID_HEX + 1];
     bson_t *doc = NULL;
-    struct json_object *root;
+    struct json_object *order, *root;
     bool ok = true;
 
     if (!expert_and_id(c, req, resp, &me, id) || !load_order(c, req, resp, id, &o, &doc))
         return;
-    root = lumira_json_new_object(&ok);
-    lumira_json_put(root, "order", lumira_order_to_json(doc, &ok), &ok);
-    lumira_resp_json(resp, req, 200, lumira_json_done(root, ok));
+    order = lumira_order_to_json(doc, &ok);
+    if (wrapped) {
+        root = lumira_json_new_object(&ok);
+        lumira_json_put(root, "order", order, &ok);
+        order = lumira_json_done(root, ok);
+    }
+    lumira_resp_json(resp, req, 200, order); /* NULL (no memory): a 500 */
     bson_destroy(doc);
+}
+
+void handle_get(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    show_order(ctx, req, resp, true);
+}
+
+void handle_desk_order(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
+{
+    show_order(ctx, req, resp, false);
 }
 
 /* Moves order `o` to `to` with `set`, as `by`; answers 409 when the table or a concurrent change
@@ -231,6 +248,7 @@ void handle_review(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     const char *s = NULL, *notes;
     size_t len = 0, nlen, i;
     bson_t set = BSON_INITIALIZER, r;
+    struct lumira_order o;
 
     lumira_valid_init(&v);
     if (!expert_and_id(c, req, resp, &me, id) || !lumira_valid_body(req, resp, &body))
@@ -262,6 +280,19 @@ void handle_review(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
     BSON_APPEND_UTF8(&r, "expertName", me.name);
     BSON_APPEND_DATE_TIME(&r, "reviewedAt", lumira_wall_ms());
     bson_append_document_end(&set, &r);
+    /* The review replaces expertReview, where the original recorded who holds the order: that
+     * holder is kept as our assignedExpertId. An expert may review only an order they hold
+     * (the update is conditioned on it), so it is them; an admin's review reads the order. */
+    if (me.role != LUMIRA_ROLE_ADMIN) {
+        bson_oid_t eid;
+
+        if (lumira_oid_parse(me.id, strlen(me.id), &eid))
+            BSON_APPEND_OID(&set, "assignedExpertId", &eid);
+    } else if (load_order(c, req, resp, id, &o, NULL)) {
+        keep_holder(&set, &o);
+    } else {
+        goto out;
+    }
     update_reply(c, req, resp, &me, id, &set);
 out:
     bson_destroy(&set);

@@ -194,6 +194,14 @@ void order_error(struct lumira_req *req, struct lumira_resp *resp, int status, c
         json_object_put(extra);
 }
 
+void keep_holder(bson_t *set, const struct lumira_order *o)
+{
+    bson_oid_t eid;
+
+    if (o->assigned_legacy && lumira_oid_parse(o->assigned_to, strlen(o->assigned_to), &eid))
+        BSON_APPEND_OID(set, "assignedExpertId", &eid);
+}
+
 bool may_change(struct lumira_req *req, struct lumira_resp *resp, const struct lumira_expert *me,
                 const struct lumira_order *o)
 {

@@ -80,22 +80,6 @@ void handle_assigned(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     bson_destroy(&sort);
 }
 
-void handle_desk_order(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
-{
-    struct ctx *c = ctx;
-    struct lumira_expert me;
-    struct lumira_order o;
-    char id[LUMIRA_OID_HEX + 1];
-    bson_t *doc = NULL;
-    bool ok = true;
-
-    /* The order itself, unwrapped, as the original answered (API.md "Expert desk" (compat));
-     * NULL on allocation failure, which lumira_resp_json() answers as a 500. */
-    if (expert_and_id(c, req, resp, &me, id) && load_order(c, req, resp, id, &o, &doc))
-        lumira_resp_json(resp, req, 200, lumira_order_to_json(doc, &ok));
-    bson_destroy(doc);
-}
-
 /* Makes order `o` (paid) mine: the insert into order_assignments decides, then the order shows
  * it. False when it is someone else's (409 ALREADY_ASSIGNED) or the database failed (answered).
  * An order that is already mine passes again, which also mends an order whose second write was
@@ -490,6 +474,7 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         BSON_APPEND_DOCUMENT_BEGIN(&set, "expertReview", &r);
         BSON_APPEND_UTF8(&r, "status", "pending");
         bson_append_document_end(&set, &r);
+        keep_holder(&set, &o);
         res = lumira_orders_set(c->db, id, LUMIRA_ORDER_PROCESSING, &set, now, NULL, err,
                                 sizeof(err));
         if (res == LUMIRA_OK)

@@ -44,8 +44,8 @@ def test_login_valid_returns_a_token_for_the_expert(api, expert, mongo_db):
     b = body_json(r)
     assert b["success"] is True
     assert b["expiresIn"] == "8h"
-    assert b["expert"] == {"id": expert["id"], "email": expert["email"], "name": expert["name"],
-                           "role": "expert"}
+    assert b["expert"] == {"_id": expert["id"], "id": expert["id"], "email": expert["email"],
+                           "name": expert["name"], "role": "expert", "lastLogin": None}
     header = json.loads(base64.urlsafe_b64decode(b["token"].split(".")[0] + "=="))
     assert header["alg"] == "HS256"
     claims = decode_payload(b["token"])
@@ -54,6 +54,23 @@ def test_login_valid_returns_a_token_for_the_expert(api, expert, mongo_db):
     doc = mongo_db.experts.find_one({"email": expert["email"]})
     assert doc["lastLogin"] is not None
     assert abs(doc["lastLogin"].timestamp() - time.time()) < 120
+
+
+def test_login_shows_the_login_before_it(api, expert, mongo_db):
+    """API.md (compat): `lastLogin` is the previous login, null on the first."""
+    first = api.post(LOGIN, json={"email": expert["email"], "password": expert["password"]})
+    assert first.status_code == 200, first.text
+    assert first.json()["expert"]["lastLogin"] is None
+    stored = mongo_db.experts.find_one({"email": expert["email"]})["lastLogin"]
+    second = api.post(LOGIN, json={"email": expert["email"], "password": expert["password"]})
+    assert second.status_code == 200, second.text
+    shown = second.json()["expert"]["lastLogin"]
+    assert shown == stored.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (stored.microsecond // 1000)
+    assert mongo_db.experts.find_one({"email": expert["email"]})["lastLogin"] >= stored
+    r = api.get("/api/expert/verify", headers=bearer(second.json()["token"]))
+    assert r.status_code == 200, r.text
+    assert r.json()["expert"]["_id"] == expert["id"]
+    assert r.json()["expert"]["lastLogin"] is not None
 
 
 def test_login_email_is_trimmed_and_case_insensitive(api, expert):

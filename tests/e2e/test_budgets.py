@@ -119,9 +119,18 @@ def test_budget_desk_assigned(api, dbproxy, people):
           {"find": 2, "aggregate": 1}, "lumira-orders")
 
 
+def test_budget_desk_order(api, dbproxy, people):
+    o = paid_order(api)
+    check(dbproxy, lambda: api.get("/api/expert/orders/" + o["orderId"],
+                                   headers=bearer(people["token"])),
+          {"find": 2}, "lumira-orders")
+
+
 def test_budget_expert_stats(api, dbproxy, people):
+    # Six counts (the queue, paid, processing, completed; mine completed today, mine awaiting
+    # review) and mine by status in one $group (in hand, completed ever).
     check(dbproxy, lambda: api.get("/api/expert/stats", headers=bearer(people["token"])),
-          {"find": 1, "aggregate": 6}, "lumira-orders")
+          {"find": 1, "aggregate": 7}, "lumira-orders")
 
 
 # ---------------------------------------------------------------- checkout
@@ -184,6 +193,10 @@ def test_budget_order_changes(api, dbproxy, people, n8n):
         ("review", lambda: patch(api, "/api/orders/%s/expert-review" % o["orderId"], token,
                                  {"status": "approved"}),
          {"find": 1, "findAndModify": 1}),
+        # An admin's review reads the order first: the original's holder is kept (keep_holder).
+        ("admin review", lambda: patch(api, "/api/orders/%s/expert-review" % o["orderId"],
+                                       people["admin_token"], {"status": "approved"}),
+         {"find": 2, "findAndModify": 1}),
         ("delivered", lambda: patch(api, "/api/orders/%s/delivered" % o["orderId"], token, {}),
          {"find": 2, "findAndModify": 1}),
     ]

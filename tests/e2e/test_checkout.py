@@ -36,8 +36,10 @@ def test_level_1_is_paid_at_once(api, mongo_db):
     r = checkout(api, 1, email=email)
     assert r.status_code == 200, r.text
     b = r.json()
-    assert set(b) == {"success", "orderId", "orderNumber", "amount", "status"}, b
+    assert set(b) == {"success", "orderId", "orderNumber", "amount", "status", "requiresPayment",
+                      "message"}, b
     assert b["success"] is True and b["amount"] == 0 and b["status"] == "paid"
+    assert b["requiresPayment"] is False and b["message"]
     assert_number_of_today(b["orderNumber"], day, yymmdd_now())
     doc = order_doc(mongo_db, b["orderId"])
     assert doc["orderNumber"] == b["orderNumber"]
@@ -50,14 +52,16 @@ def test_level_1_is_paid_at_once(api, mongo_db):
     assert user["totalOrders"] == 1 and user["lastOrderAt"] is not None
 
 
-@pytest.mark.parametrize("level", [2, 3, 4])
+@pytest.mark.parametrize("level", [2, 3, 4, "2", "3", "4"])
 def test_paid_levels_get_a_client_secret(api, standin, mongo_db, level):
+    """`level` as a JSON integer, or as the original customer app sends it: "2" (compat)."""
     email = unique_email("paying")
     day = yymmdd_now()
     r = checkout(api, level, email=email)
+    level = int(level)
     assert r.status_code == 200, r.text
     b = r.json()
-    assert b["success"] is True and b["status"] == "pending"
+    assert b["success"] is True and b["status"] == "pending" and b["requiresPayment"] is True
     assert b["amount"] == AMOUNTS[level] and b["currency"] == "eur"
     assert isinstance(b["clientSecret"], str) and "_secret_" in b["clientSecret"]
     assert_number_of_today(b["orderNumber"], day, yymmdd_now())
@@ -178,9 +182,11 @@ def test_order_numbers_follow_each_other(api):
 
 # ---------------------------------------------------------------- validation
 
-@pytest.mark.parametrize("level", [0, 5, -1, "2", 2.0, 2.5, True, None, [2]],
-                         ids=["0", "5", "-1", "string", "float-2.0", "float-2.5", "bool", "null",
-                              "array"])
+@pytest.mark.parametrize("level", [0, 5, -1, "0", "5", "01", " 2", "2 ", "2.0", "", "two", 2.0,
+                                   2.5, True, None, [2], {"level": 2}],
+                         ids=["0", "5", "-1", "string-0", "string-5", "string-01", "string-space-2",
+                              "string-2-space", "string-2.0", "string-empty", "string-word",
+                              "float-2.0", "float-2.5", "bool", "null", "array", "object"])
 def test_bad_level_is_a_validation_error(api, mongo_db, level):
     form = valid_form()
     assert_validation(post(api, {"level": level, "formData": form}), "level")

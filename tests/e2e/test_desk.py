@@ -2,6 +2,7 @@
 queues, assignment, process-order with the n8n stand-in, the signed n8n callback, and an
 expert's statistics."""
 
+import datetime
 import json
 import os
 import threading
@@ -34,24 +35,59 @@ def desk_list(api, token, which):
     return b
 
 
-QUEUE = {"status": "paid", "assignedExpertId": {"$exists": False}}
+# Free: no assignedExpertId, and no expertReview.expertId string (the original's assignment).
+FREE = {"assignedExpertId": None, "expertReview.expertId": {"$not": {"$type": "string"}}}
+QUEUE = dict(FREE, status="paid")
+
+
+def free_or_mine(expert_id):
+    """API.md: what the desk's pending list holds for this expert."""
+    return {"status": "paid", "$or": [FREE, {"assignedExpertId": oid(expert_id)},
+                                      {"assignedExpertId": None,
+                                       "expertReview.expertId": expert_id}]}
 
 
 # ---------------------------------------------------------------- queues
 
-def test_pending_lists_paid_unassigned_orders_oldest_first(api, expert, mongo_db):
+def test_pending_lists_free_and_my_paid_orders_newest_first(api, expert, mongo_db):
     before = desk_list(api, expert["token"], "pending")["count"]
     paid_order(api)
     new_order(api, 2)  # pending payment: not in the queue
     b = desk_list(api, expert["token"], "pending")
     assert b["count"] == before + 1
-    assert b["count"] == mongo_db.orders.count_documents(QUEUE)
-    expected = [str(d["_id"]) for d in
-                mongo_db.orders.find(QUEUE).sort([("createdAt", 1), ("_id", 1)]).limit(100)]
+    assert b["count"] == mongo_db.orders.count_documents(free_or_mine(expert["id"]))
+    expected = [str(d["_id"]) for d in mongo_db.orders.find(free_or_mine(expert["id"]))
+                .sort([("createdAt", -1), ("_id", -1)]).limit(100)]
     assert [o["id"] for o in b["orders"]] == expected
     assert len(b["orders"]) == min(b["count"], 100)
     for o in b["orders"]:
-        assert o["status"] == "paid" and "assignedExpertId" not in o
+        assert o["status"] == "paid" and o["assignedExpertId"] in (None, expert["id"])
+        assert o["_id"] == o["id"]
+
+
+def test_pending_keeps_the_order_i_took_until_it_goes_to_n8n(api, n8n, mongo_db):
+    """API.md (compat): the desk reloads the pending list after "take" and must still find the
+    order it took; another expert no longer sees it; once sent to n8n it leaves the list, and
+    when n8n refuses it comes back."""
+    me, other = new_expert(api, "Keeper"), new_expert(api, "Onlooker")
+    order = paid_order(api)
+    mine = [o for o in desk_list(api, me["token"], "pending")["orders"]
+            if o["id"] == order["orderId"]]
+    assert len(mine) == 1 and mine[0]["assignedExpertId"] is None
+    assert assign(api, me["token"], order["orderId"]).status_code == 200
+    mine = [o for o in desk_list(api, me["token"], "pending")["orders"]
+            if o["id"] == order["orderId"]]
+    assert len(mine) == 1 and mine[0]["assignedExpertId"] == me["id"]
+    assert order["orderId"] not in [o["id"] for o in
+                                    desk_list(api, other["token"], "pending")["orders"]]
+    n8n.fault("error", status=500)
+    assert process(api, me["token"], order["orderId"]).status_code == 502
+    assert order_doc(mongo_db, order["orderId"])["status"] == "paid"
+    assert order["orderId"] in [o["id"] for o in desk_list(api, me["token"], "pending")["orders"]]
+    n8n.fault("ok")
+    assert process(api, me["token"], order["orderId"]).status_code == 200
+    assert order["orderId"] not in [o["id"] for o in
+                                    desk_list(api, me["token"], "pending")["orders"]]
 
 
 def test_assigned_lists_my_orders_newest_first(api, mongo_db):
@@ -67,9 +103,11 @@ def test_assigned_lists_my_orders_newest_first(api, mongo_db):
     assert [o["id"] for o in b["orders"]] == expected
     assert set(expected) == {first["orderId"], second["orderId"]}
     assert all(o["assignedExpertId"] == me["id"] for o in b["orders"])
-    # No longer in anyone's queue.
+    # Out of the free queue: each expert's pending list holds only their own.
     queue = [o["id"] for o in desk_list(api, me["token"], "pending")["orders"]]
-    assert first["orderId"] not in queue and theirs["orderId"] not in queue
+    assert first["orderId"] in queue and theirs["orderId"] not in queue
+    queue = [o["id"] for o in desk_list(api, other["token"], "pending")["orders"]]
+    assert first["orderId"] not in queue and theirs["orderId"] in queue
 
 
 @pytest.mark.parametrize("status", ["completed", "refunded", "failed"])
@@ -459,29 +497,108 @@ def test_signed_callback_with_invalid_json_is_400(api):
 def stats(api, token):
     r = api.get("/api/expert/stats", headers=bearer(token))
     assert r.status_code == 200, r.text
-    assert set(r.json()) == {"stats"}
-    return r.json()["stats"]
+    return r.json()
+
+
+def every_order(mongo_db):
+    """The four numbers of every order that the desk's tiles show."""
+    return {"pending": mongo_db.orders.count_documents(QUEUE),
+            "paid": mongo_db.orders.count_documents({"status": "paid"}),
+            "processing": mongo_db.orders.count_documents({"status": "processing"}),
+            "completed": mongo_db.orders.count_documents({"status": "completed"})}
 
 
 def test_expert_stats(api, n8n, mongo_db):
+    """API.md (compat): flat, as the desk reads it."""
     me = new_expert(api, "Counting Expert")
     s = stats(api, me["token"])
-    assert s == {"assigned": 0, "processing": 0, "awaitingReview": 0, "completed": 0,
-                 "completedToday": 0, "pendingQueue": mongo_db.orders.count_documents(QUEUE)}
-    just_assigned, reviewed, running, done = (paid_order(api) for _ in range(4))
+    assert s == dict(every_order(mongo_db), treatedToday=0, totalTreated=0, assigned=0,
+                     awaitingReview=0)
+    just_assigned, reviewed, running, done, old_done = (paid_order(api) for _ in range(5))
     assert assign(api, me["token"], just_assigned["orderId"]).status_code == 200
     for o in (reviewed, running):
         assert process(api, me["token"], o["orderId"]).status_code == 200
     assert post_callback(api, {"orderId": reviewed["orderId"], "success": True,
                                "generatedContent": CONTENT}).status_code == 200
-    assert assign(api, me["token"], done["orderId"]).status_code == 200
-    set_status(api, me["token"], done["orderId"], "processing")
-    r = api.request("PATCH", "/api/orders/%s/delivered" % done["orderId"], json={},
+    for o in (done, old_done):
+        assert assign(api, me["token"], o["orderId"]).status_code == 200
+        set_status(api, me["token"], o["orderId"], "processing")
+        r = api.request("PATCH", "/api/orders/%s/delivered" % o["orderId"], json={},
+                        headers=bearer(me["token"]))
+        assert r.status_code == 200, r.text
+    # Delivered yesterday: treated, not today.
+    mongo_db.orders.update_one({"_id": oid(old_done["orderId"])},
+                               {"$set": {"deliveredAt": datetime.datetime.now(
+                                   datetime.timezone.utc) - datetime.timedelta(days=2)}})
+    s = stats(api, me["token"])
+    assert s == dict(every_order(mongo_db), treatedToday=1, totalTreated=2, assigned=3,
+                     awaitingReview=1)
+    # Another expert's numbers are their own.
+    other = stats(api, new_expert(api, "Other Counter")["token"])
+    assert other == dict(every_order(mongo_db), treatedToday=0, totalTreated=0, assigned=0,
+                         awaitingReview=0)
+
+
+# ---------------------------------------------------------------- the original's assignments
+
+def legacy_assigned(mongo_db, order_id, expert_id, status=None):
+    """Makes an order look as the original assigned it: no assignedExpertId, and
+    expertReview.expertId the expert's id as a string, without a review status."""
+    change = {"$unset": {"assignedExpertId": ""},
+              "$set": {"expertReview": {"expertId": expert_id,
+                                        "assignedAt": datetime.datetime.now(datetime.timezone.utc)}}}
+    if status is not None:
+        change["$set"]["status"] = status
+    mongo_db.orders.update_one({"_id": oid(order_id)}, change)
+
+
+def test_the_originals_assignment_survives_a_review(api, mongo_db):
+    """API.md (compat): an order the original assigned is its expert's; a review, which replaces
+    expertReview, must not set it free (it keeps the holder as assignedExpertId)."""
+    me, other = new_expert(api, "Original Holder"), new_expert(api, "Newcomer")
+    order = paid_order(api)
+    legacy_assigned(mongo_db, order["orderId"], me["id"])
+    assert order["orderId"] not in [o["id"] for o in
+                                    desk_list(api, other["token"], "pending")["orders"]]
+    assert_error(assign(api, other["token"], order["orderId"]), 409, "ALREADY_ASSIGNED")
+    assert mongo_db.order_assignments.count_documents({"_id": oid(order["orderId"])}) == 0
+    r = api.request("PATCH", "/api/orders/%s/expert-review" % order["orderId"],
+                    json={"status": "approved"}, headers=bearer(me["token"]))
+    assert r.status_code == 200, r.text
+    assert r.json()["order"]["assignedExpertId"] == me["id"]
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["assignedExpertId"] == oid(me["id"]) and doc["expertReview"]["status"] == "approved"
+    assert order["orderId"] not in [o["id"] for o in
+                                    desk_list(api, other["token"], "pending")["orders"]]
+    assert_error(assign(api, other["token"], order["orderId"]), 409, "ALREADY_ASSIGNED")
+    # An admin's review keeps it too.
+    other_order = paid_order(api)
+    legacy_assigned(mongo_db, other_order["orderId"], me["id"])
+    admin = new_expert(api, "Reviewing Admin", role="admin")
+    r = api.request("PATCH", "/api/orders/%s/expert-review" % other_order["orderId"],
+                    json={"status": "rejected"}, headers=bearer(admin["token"]))
+    assert r.status_code == 200, r.text
+    doc = order_doc(mongo_db, other_order["orderId"])
+    assert doc["assignedExpertId"] == oid(me["id"]) and doc["expertReview"]["expertId"] == \
+        oid(admin["id"])
+    assert other_order["orderId"] in [o["id"] for o in
+                                      desk_list(api, me["token"], "assigned")["orders"]]
+
+
+def test_the_originals_assignment_survives_n8ns_content(api, mongo_db):
+    """The original sent an order to n8n (processing, expertReview.expertId its expert); the
+    content arrives through our callback: the order stays that expert's, who delivers it."""
+    me = new_expert(api, "Original Sender")
+    order = paid_order(api)
+    legacy_assigned(mongo_db, order["orderId"], me["id"], status="processing")
+    r = post_callback(api, {"orderId": order["orderId"], "success": True,
+                            "generatedContent": CONTENT})
+    assert r.status_code == 200, r.text
+    doc = order_doc(mongo_db, order["orderId"])
+    assert doc["assignedExpertId"] == oid(me["id"])
+    assert doc["expertReview"]["status"] == "pending"
+    assert order["orderId"] in [o["id"] for o in desk_list(api, me["token"], "assigned")["orders"]]
+    r = api.request("PATCH", "/api/orders/%s/delivered" % order["orderId"], json={},
                     headers=bearer(me["token"]))
     assert r.status_code == 200, r.text
-    s = stats(api, me["token"])
-    assert s == {"assigned": 4, "processing": 2, "awaitingReview": 1, "completed": 1,
-                 "completedToday": 1, "pendingQueue": mongo_db.orders.count_documents(QUEUE)}
-    # Another expert's numbers are their own.
-    other = new_expert(api, "Other Counter")
-    assert stats(api, other["token"])["assigned"] == 0
+    assert order_doc(mongo_db, order["orderId"])["status"] == "completed"

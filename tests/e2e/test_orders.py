@@ -546,7 +546,8 @@ def full_page(api, mongo_db):
     takes it (one checkout at the maximum, its order copied 100 times with ids and numbers of
     their own), with the fields the desk and n8n write (prompt and instructions 20 000
     characters of four bytes each, review notes 5 000, n8nError 2 000, a content field of
-    100 000), the oldest orders of all, so that they are the desk queue's first page. `place`
+    100 000), the newest orders of all (made in 2099), so that they are the desk queue's first
+    page. `place`
     puts them in the database again (assigned to an expert or not). Removed after the test."""
     m = marker()
     form = {"firstName": "é" * 100, "lastName": "é" * 100, "phone": "1" * 32,
@@ -556,7 +557,7 @@ def full_page(api, mongo_db):
     template = order_doc(mongo_db, first["orderId"])
     mongo_db.orders.delete_one({"_id": template["_id"]})
     import bson
-    old = datetime.datetime(2001, 1, 1)
+    old = datetime.datetime(2099, 1, 1)
     docs = []
     for i in range(100):
         d = dict(template, _id=bson.ObjectId(),
@@ -603,11 +604,11 @@ def test_a_full_page_at_the_maximum_answers_200(api, mongo_db, expert, full_page
     listed = r.json()["orders"]
     assert len(listed) == 100 and r.json()["pagination"]["count"] == 100
     assert_light(listed, mongo_db)
-    # The desk's queue: these are its oldest orders.
+    # The desk's queue, newest first: these are its newest orders.
     r = api.get("/api/expert/orders/pending", headers=bearer(expert["token"]))
     assert r.status_code == 200, r.text[:300]
     listed = r.json()["orders"]
-    assert [o["_id"] for o in listed] == full_page["ids"]
+    assert [o["_id"] for o in listed] == full_page["ids"][::-1]
     assert_light(listed, mongo_db)
     # The desk's assigned list of an expert who holds them all.
     holder = new_expert(api, name="Busy Expert")
