@@ -572,6 +572,12 @@ def check_legacy(o, doc, assigned_to, listed=False, desk=False):
         assert k in o and o[k] == v, (k, o.get(k), v)
 
 
+def legacy_sequence():
+    """A daily sequence number of 6 digits, which ours (a counter from 1) does not reach in a
+    run of the suite; random, so that sets of documents do not collide with each other."""
+    return 100000 + int.from_bytes(os.urandom(4), "big") % 900000
+
+
 class Legacy:
     """Documents written as the original's models made them (mongoose, `__v`, bcryptjs $2a$
     hashes), under one marker so that GET /api/orders?email= finds exactly them."""
@@ -580,7 +586,6 @@ class Legacy:
         self.db = mongo_db
         self.made = []  # (collection, _id) of every document written here
         self.m = marker()
-        self.seq = int.from_bytes(os.urandom(2), "big") % 2000 + 7000
         self.day = datetime.datetime.now(datetime.timezone.utc).strftime("%y%m%d")
 
     def expert(self, name="Ancien Expert", **over):
@@ -617,9 +622,8 @@ class Legacy:
 
     def order(self, user, level=2, status="paid", drop=(), **fields):
         """An order as the original's Order model saved it; `drop` names fields it lacks."""
-        self.seq += 1
         t = now_ms()
-        doc = {"_id": bson.ObjectId(), "orderNumber": "LU%s%d" % (self.day, self.seq),
+        doc = {"_id": bson.ObjectId(), "orderNumber": "LU%s%d" % (self.day, legacy_sequence()),
                "userId": user["_id"], "userEmail": user["email"], "level": level,
                "levelName": LEVEL_NAMES[level], "amount": AMOUNTS[level], "currency": "eur",
                "status": status,
@@ -924,3 +928,55 @@ def test_compat_legacy_held_order_goes_through_the_desk(api, mongo_db, n8n, lega
     s = desk_stats(old["desk"].get("/expert/stats"), mongo_db)
     assert s["totalTreated"] == before["totalTreated"] + 1, (before, s)
     assert s["treatedToday"] == before["treatedToday"] + 1, (before, s)
+
+
+def test_compat_legacy_order_the_original_marked_ready(api, mongo_db, legacy, make_legacy,
+                                                       admin_token):
+    """The original's n8n callback (routes/expert.ts, findByIdAndUpdate: no enum check) wrote
+    status "ready", generatedContent {rawText, files, levelContent} and deliveredAt. Such an
+    order is shown as stored everywhere, and what cannot apply to it is refused cleanly: no
+    transition out of a status we do not know (409 INVALID_TRANSITION), no take, nothing
+    written."""
+    old = legacy["old"]
+    lg = make_legacy()
+    doc = lg.order(lg.user(), level=2, status="ready", deliveredAt=now_ms(),
+                   expertPrompt="Prompt", expertInstructions="",
+                   expertReview={"expertId": old["id"], "status": "approved",
+                                 "reviewedAt": now_ms(),
+                                 "notes": "Envoyé à l'assistant IA pour génération"},
+                   generatedContent={"rawText": {"reading": "La lecture"}, "files": [],
+                                     "levelContent": {}})
+    r = api.get("/api/orders?limit=100&email=%s-client" % lg.m, headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    assert [o["_id"] for o in r.json()["orders"]] == [ids(doc)], r.text
+    check_legacy(r.json()["orders"][0], doc, old["id"], listed=True)
+    r = api.get("/api/orders/" + ids(doc), headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+    check_legacy(r.json()["order"], doc, old["id"])
+    r = old["desk"].get("/expert/orders/" + ids(doc))
+    assert r.status_code == 200, r.text
+    check_legacy(r.json(), doc, old["id"], desk=True)
+    for listing in ("pending", "assigned"):
+        assert ids(doc) not in desk_orders(old["desk"].get("/expert/orders/" + listing)), listing
+    answers = {}
+    for status in ("completed", "paid", "processing", "refunded"):
+        answers["status " + status] = api.request(
+            "PATCH", "/api/orders/%s/status" % doc["_id"], json={"status": status},
+            headers=bearer(admin_token))
+    answers["process-order"] = old["desk"].post("/expert/process-order",
+                                                {"orderId": ids(doc), "expertPrompt": "p"})
+    # The same, assigned to nobody: nobody can take it up.
+    free = lg.order(lg.user("free"), level=2, status="ready", deliveredAt=now_ms(),
+                    generatedContent={"rawText": "La lecture", "files": [], "levelContent": {}})
+    anyone = Desk(api, new_expert(api, "Ready Reader")["token"])
+    answers["free: assign"] = anyone.post("/expert/orders/%s/assign" % free["_id"])
+    answers["free: process-order"] = anyone.post("/expert/process-order",
+                                                 {"orderId": ids(free), "expertPrompt": "p"})
+    got = {k: (r.status_code, r.json().get("code"), r.json().get("from"))
+           for k, r in answers.items()}
+    assert got == {k: (409, "INVALID_TRANSITION", "ready") for k in answers}, got
+    for r in answers.values():
+        desk_error(r, 409, "INVALID_TRANSITION")
+    assert order_doc(mongo_db, ids(doc)) == doc
+    assert order_doc(mongo_db, ids(free)) == free
+    assert mongo_db.order_assignments.count_documents({"_id": free["_id"]}) == 0
