@@ -182,22 +182,46 @@ static void copy_str(char *out, size_t size, const bson_iter_t *it)
     }
 }
 
-/* The original's assignment of a stored order (API.md "Data" (compat)): expertReview.expertId
- * as a 24-hex string, into `out` (LUMIRA_OID_HEX + 1 bytes). False when there is none. */
+/* The original wrote expertReview.expertId as the expert's id, a string: 24 hexadecimal
+ * characters in lower case (ObjectId.toString()); an upper-case copy is read as the same id.
+ * Anything else there (empty, not hex, mixed case) names nobody. The filters below say the same
+ * to the server (a regular expression of this shape; $in of both cases). */
+#define LEGACY_ID_RE "^([0-9a-f]{24}|[0-9A-F]{24})$"
+
+static bool legacy_id(const char *s, size_t len)
+{
+    size_t i, lower = 0, upper = 0;
+
+    if (len != LUMIRA_OID_HEX)
+        return false;
+    for (i = 0; i < len; i++) {
+        if (s[i] >= 'a' && s[i] <= 'f')
+            lower++;
+        else if (s[i] >= 'A' && s[i] <= 'F')
+            upper++;
+        else if (s[i] < '0' || s[i] > '9')
+            return false;
+    }
+    return lower == 0 || upper == 0;
+}
+
+/* The original's assignment of a stored order (API.md "Data" (compat)): expertReview.expertId,
+ * in lower case into `out` (LUMIRA_OID_HEX + 1 bytes). False when there is none. */
 static bool legacy_holder(const bson_t *doc, char *out)
 {
     bson_iter_t it, sub;
     const char *s;
-    uint32_t len;
+    uint32_t len, i;
 
     if (!bson_iter_init_find(&it, doc, "expertReview") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
         !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "expertId") ||
         !BSON_ITER_HOLDS_UTF8(&sub))
         return false;
     s = bson_iter_utf8(&sub, &len);
-    if (len != LUMIRA_OID_HEX || !bson_oid_is_valid(s, len))
+    if (!legacy_id(s, len))
         return false;
-    memcpy(out, s, len);
+    for (i = 0; i < len; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
     out[len] = '\0';
     return true;
 }
@@ -541,14 +565,18 @@ static void append_unheld(bson_t *doc)
     BSON_APPEND_NULL(doc, "assignedExpertId");
 }
 
-/* Appends to array `or` the alternatives of "assigned to `eid`" (`hex` its 24 hex characters),
- * from index *i on. */
+/* Appends to array `or` the alternatives of "assigned to `eid`" (`hex` its 24 hex characters,
+ * in lower case, as ours are), from index *i on. */
 static void append_mine_alts(bson_t *or, unsigned *i, const bson_oid_t *eid, const char *hex)
 {
     const char *key;
-    char name[16];
-    bson_t alt;
+    char name[16], upper[LUMIRA_OID_HEX + 1];
+    bson_t alt, in, ids;
+    size_t k;
 
+    for (k = 0; k < LUMIRA_OID_HEX; k++)
+        upper[k] = (char)(hex[k] >= 'a' && hex[k] <= 'f' ? hex[k] - 'a' + 'A' : hex[k]);
+    upper[LUMIRA_OID_HEX] = '\0';
     bson_uint32_to_string((*i)++, &key, name, sizeof(name));
     bson_append_document_begin(or, key, -1, &alt);
     BSON_APPEND_OID(&alt, "assignedExpertId", eid);
@@ -556,31 +584,36 @@ static void append_mine_alts(bson_t *or, unsigned *i, const bson_oid_t *eid, con
     bson_uint32_to_string((*i)++, &key, name, sizeof(name));
     bson_append_document_begin(or, key, -1, &alt);
     append_unheld(&alt);
-    BSON_APPEND_UTF8(&alt, "expertReview.expertId", hex);
+    BSON_APPEND_DOCUMENT_BEGIN(&alt, "expertReview.expertId", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
+    BSON_APPEND_UTF8(&ids, "0", hex);
+    BSON_APPEND_UTF8(&ids, "1", upper);
+    bson_append_array_end(&in, &ids);
+    bson_append_document_end(&alt, &in);
     bson_append_document_end(or, &alt);
 }
 
 void lumira_orders_match_free(bson_t *filter)
 {
-    bson_t not, type;
+    bson_t not;
 
     append_unheld(filter);
     BSON_APPEND_DOCUMENT_BEGIN(filter, "expertReview.expertId", &not);
-    BSON_APPEND_DOCUMENT_BEGIN(&not, "$not", &type);
-    BSON_APPEND_UTF8(&type, "$type", "string");
-    bson_append_document_end(&not, &type);
+    BSON_APPEND_REGEX(&not, "$not", LEGACY_ID_RE, "");
     bson_append_document_end(filter, &not);
 }
 
 /* Appends {$or: [free?, mine...]}. */
 static bool match_holder(bson_t *filter, const char *expert_id, bool free)
 {
+    char hex[LUMIRA_OID_HEX + 1];
     bson_oid_t eid;
     bson_t or, alt;
     unsigned i = 0;
 
     if (!lumira_oid_parse(expert_id, strlen(expert_id), &eid))
         return false;
+    bson_oid_to_string(&eid, hex); /* lower case */
     BSON_APPEND_ARRAY_BEGIN(filter, "$or", &or);
     if (free) {
         BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &alt);
@@ -588,7 +621,7 @@ static bool match_holder(bson_t *filter, const char *expert_id, bool free)
         bson_append_document_end(&or, &alt);
         i++;
     }
-    append_mine_alts(&or, &i, &eid, expert_id);
+    append_mine_alts(&or, &i, &eid, hex);
     bson_append_array_end(filter, &or);
     return true;
 }

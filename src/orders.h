@@ -176,9 +176,10 @@ enum lumira_err lumira_orders_set_assigned(struct lumira_mongo *m, const char *i
 
 /* Filters on who holds an order, for queries and conditional updates. "Mine" is assigned to
  * expert `expert_id` (24 hex characters): assignedExpertId = its ObjectId, or, for an order the
- * original assigned, no assignedExpertId and expertReview.expertId = its hex string. "Free" is
- * neither: no assignedExpertId and no expertReview.expertId string (our own reviews record an
- * ObjectId there, which assigns nothing). lumira_orders_match_mine() and _free_or_mine() append
+ * original assigned, no assignedExpertId and expertReview.expertId = its hex string (lower case,
+ * as the original wrote it, or upper case). "Free" is neither: no assignedExpertId, and no id
+ * string in expertReview.expertId (our own reviews record an ObjectId there, which assigns
+ * nothing; an empty or malformed string names nobody). lumira_orders_match_mine() and _free_or_mine() append
  * an `$or` (one per filter); false, with nothing appended, for a malformed id. */
 void lumira_orders_match_free(bson_t *filter);
 bool lumira_orders_match_mine(bson_t *filter, const char *expert_id);

@@ -1016,6 +1016,10 @@ static void test_order_json_holder(void **state)
     bson_t *legacy = BCON_NEW("expertReview", "{", "expertId", HEX_A, "assignedAt",
                               BCON_DATE_TIME(1), "}");
     bson_t *not_hex = BCON_NEW("expertReview", "{", "expertId", "expert-42", "}");
+    bson_t *upper = BCON_NEW("expertReview", "{", "expertId", "0123456789ABCDEF01234567", "}");
+    bson_t *mixed = BCON_NEW("expertReview", "{", "expertId", "0123456789ABCdef01234567", "}");
+    bson_t *empty = BCON_NEW("expertReview", "{", "expertId", "", "}");
+    bson_t *short_id = BCON_NEW("expertReview", "{", "expertId", "0123456789abcdef0123456", "}");
     bson_t *null_held = BCON_NEW("assignedExpertId", BCON_NULL, "expertReview", "{", "expertId",
                                  HEX_A, "}");
     bson_t *ours = bson_new(), review;
@@ -1032,13 +1036,26 @@ static void test_order_json_holder(void **state)
     assert_null(shown_holder(free_doc, buf));
     assert_string_equal(shown_holder(legacy, buf), HEX_A);
     assert_null(shown_holder(not_hex, buf));
+    assert_string_equal(shown_holder(upper, buf), HEX_A); /* shown in lower case */
+    assert_null(shown_holder(mixed, buf));
+    assert_null(shown_holder(empty, buf));
+    assert_null(shown_holder(short_id, buf));
     assert_string_equal(shown_holder(null_held, buf), HEX_A);
     bson_destroy(free_doc);
     bson_destroy(legacy);
     bson_destroy(not_hex);
+    bson_destroy(upper);
+    bson_destroy(mixed);
+    bson_destroy(empty);
+    bson_destroy(short_id);
     bson_destroy(null_held);
     bson_destroy(ours);
 }
+
+#define FREE_NOT                                                                                   \
+    "{ \"$not\" : { \"$regularExpression\" : { \"pattern\" : \"^([0-9a-f]{24}|[0-9A-F]{24})$\", "   \
+    "\"options\" : \"\" } } }"
+#define MINE_IN "{ \"$in\" : [ \"" HEX_A "\", \"0123456789ABCDEF01234567\" ] }"
 
 /* The filter as relaxed extended JSON. */
 static void assert_filter(const bson_t *f, const char *want)
@@ -1055,19 +1072,16 @@ static void test_holder_filters(void **state)
 
     (void)state;
     lumira_orders_match_free(&f);
-    assert_filter(&f, "{ \"assignedExpertId\" : null, \"expertReview.expertId\" : { \"$not\" : "
-                      "{ \"$type\" : \"string\" } } }");
+    assert_filter(&f, "{ \"assignedExpertId\" : null, \"expertReview.expertId\" : " FREE_NOT " }");
     bson_reinit(&f);
     assert_true(lumira_orders_match_mine(&f, HEX_A));
     assert_filter(&f, "{ \"$or\" : [ { \"assignedExpertId\" : { \"$oid\" : \"" HEX_A "\" } }, "
-                      "{ \"assignedExpertId\" : null, \"expertReview.expertId\" : \"" HEX_A
-                      "\" } ] }");
+                      "{ \"assignedExpertId\" : null, \"expertReview.expertId\" : " MINE_IN " } ] }");
     bson_reinit(&f);
     assert_true(lumira_orders_match_free_or_mine(&f, HEX_A));
     assert_filter(&f, "{ \"$or\" : [ { \"assignedExpertId\" : null, \"expertReview.expertId\" : "
-                      "{ \"$not\" : { \"$type\" : \"string\" } } }, { \"assignedExpertId\" : "
-                      "{ \"$oid\" : \"" HEX_A "\" } }, { \"assignedExpertId\" : null, "
-                      "\"expertReview.expertId\" : \"" HEX_A "\" } ] }");
+                      FREE_NOT " }, { \"assignedExpertId\" : { \"$oid\" : \"" HEX_A "\" } }, "
+                      "{ \"assignedExpertId\" : null, \"expertReview.expertId\" : " MINE_IN " } ] }");
     bson_reinit(&f);
     assert_false(lumira_orders_match_mine(&f, "not-an-id"));
     assert_false(lumira_orders_match_free_or_mine(&f, "0123"));
