@@ -980,3 +980,21 @@ def test_compat_legacy_order_the_original_marked_ready(api, mongo_db, legacy, ma
     assert order_doc(mongo_db, ids(doc)) == doc
     assert order_doc(mongo_db, ids(free)) == free
     assert mongo_db.order_assignments.count_documents({"_id": free["_id"]}) == 0
+
+
+def test_compat_legacy_pending_order_without_currency_is_paid_by_its_event(api, mongo_db,
+                                                                         make_legacy):
+    """An order of the original waiting for its payment, without `currency` (ours are all
+    eur, API.md): Stripe's payment_intent.succeeded for it makes it paid."""
+    from conftest import stripe_event
+    from orders_util import post_webhook
+    lg = make_legacy()
+    pi = "pi_" + os.urandom(12).hex()
+    doc = lg.order(lg.user(), level=2, status="pending", drop=("currency", "paidAt"),
+                   paymentIntentId=pi)
+    body, _ = stripe_event(ids(doc), AMOUNTS[2], pi=pi)
+    r = post_webhook(api, body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"received": True}, r.text
+    after = order_doc(mongo_db, ids(doc))
+    assert after["status"] == "paid" and after["paidAt"] is not None, after
