@@ -71,9 +71,10 @@ bool order_param(struct lumira_req *req, struct lumira_resp *resp, char id[LUMIR
 bool load_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp, const char *id,
                 struct lumira_order *o, bson_t **doc);
 
-/* 409 INVALID_TRANSITION naming both statuses. */
+/* 409 INVALID_TRANSITION naming both statuses: the order's as stored (also one that is not ours,
+ * such as the original's "ready"; null when it has none) and `to`. */
 void invalid_transition(struct lumira_req *req, struct lumira_resp *resp,
-                        enum lumira_order_status from, const char *to);
+                        const struct lumira_order *o, const char *to);
 
 /* Answers {"success": true, "order": <the order as stored now>}: reply_order() reads it,
  * reply_order_doc() shows `doc` (borrowed), the order as an update's own reply gave it. */

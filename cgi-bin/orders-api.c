@@ -144,7 +144,7 @@ static void move_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
     bson_t *after = NULL;
 
     if (!lumira_order_transition_allowed(from, to)) {
-        invalid_transition(req, resp, from, lumira_order_status_name(to));
+        invalid_transition(req, resp, o, lumira_order_status_name(to));
         return;
     }
     res =
@@ -152,7 +152,7 @@ static void move_order(struct ctx *c, struct lumira_req *req, struct lumira_resp
     if (res == LUMIRA_ENOTFOUND) {
         /* Someone moved it first: say from what it is now. */
         if (load_order(c, req, resp, o->id, o, NULL))
-            invalid_transition(req, resp, o->status, lumira_order_status_name(to));
+            invalid_transition(req, resp, o, lumira_order_status_name(to));
         return;
     }
     if (res != LUMIRA_OK) {
@@ -358,7 +358,7 @@ void handle_delivered(struct lumira_req *req, struct lumira_resp *resp, void *ct
     if (method != NULL)
         bson_append_utf8(&set, "deliveryMethod", -1, method, (int)len);
     if (o.status != LUMIRA_ORDER_PROCESSING) {
-        invalid_transition(req, resp, o.status, "completed");
+        invalid_transition(req, resp, &o, "completed");
         goto out;
     }
     move_order(c, req, resp, &o, LUMIRA_ORDER_COMPLETED, &set,

@@ -123,17 +123,17 @@ bool load_order(struct ctx *c, struct lumira_req *req, struct lumira_resp *resp,
 }
 
 void invalid_transition(struct lumira_req *req, struct lumira_resp *resp,
-                        enum lumira_order_status from, const char *to)
+                        const struct lumira_order *o, const char *to)
 {
     bool ok = true;
     struct json_object *extra = lumira_json_new_object(&ok);
+    const char *from = o->status_text[0] != '\0' ? o->status_text : NULL;
     char msg[96];
 
-    lumira_json_put_str(extra, "from", lumira_order_status_name(from), &ok);
+    lumira_json_put_str(extra, "from", from, &ok);
     lumira_json_put_str(extra, "to", to, &ok);
-    (void)lumira_str_fmt(
-        msg, sizeof(msg), "An order that is %s cannot become %s",
-        lumira_order_status_name(from) != NULL ? lumira_order_status_name(from) : "unknown", to);
+    (void)lumira_str_fmt(msg, sizeof(msg), "An order that is %s cannot become %s",
+                         from != NULL ? from : "without a status", to);
     lumira_resp_error_with(resp, req, 409, "INVALID_TRANSITION", msg, ok ? extra : NULL);
     if (!ok)
         json_object_put(extra);

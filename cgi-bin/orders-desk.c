@@ -138,7 +138,7 @@ void handle_assign(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         lumira_resp_error(resp, req, 409, "ALREADY_ASSIGNED",
                           "This order is assigned to another expert", NULL);
     else if (o.status != LUMIRA_ORDER_PAID && strcmp(o.assigned_to, me.id) != 0)
-        invalid_transition(req, resp, o.status, "assigned");
+        invalid_transition(req, resp, &o, "assigned");
     else if (take_order(c, req, resp, &o, &me, &after))
         reply_order_doc(req, resp, after != NULL ? after : doc); /* as read: already mine */
     bson_destroy(after);
@@ -253,7 +253,7 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
         goto out;
     }
     if (o.status != LUMIRA_ORDER_PAID) {
-        invalid_transition(req, resp, o.status, "processing");
+        invalid_transition(req, resp, &o, "processing");
         goto out;
     }
     if (!take_order(c, req, resp, &o, &me, NULL))
@@ -266,7 +266,7 @@ void handle_process(struct lumira_req *req, struct lumira_resp *resp, void *ctx)
                                    err, sizeof(err));
     if (res == LUMIRA_ENOTFOUND) {
         if (load_order(c, req, resp, id, &o, NULL))
-            invalid_transition(req, resp, o.status, "processing");
+            invalid_transition(req, resp, &o, "processing");
         goto out;
     }
     if (res != LUMIRA_OK) {
@@ -466,7 +466,7 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
         goto not_applied;
     if (o.status != LUMIRA_ORDER_PROCESSING) {
         log_order(LUMIRA_LOG_WARN, &o, "n8n callback for an order not processing");
-        invalid_transition(req, resp, o.status, success ? "processing" : "paid");
+        invalid_transition(req, resp, &o, success ? "processing" : "paid");
         goto out;
     }
     if (success) {
@@ -492,7 +492,7 @@ void handle_callback(struct lumira_req *req, struct lumira_resp *resp, void *ctx
     }
     if (res == LUMIRA_ENOTFOUND) {
         if (load_order(c, req, resp, id, &o, NULL))
-            invalid_transition(req, resp, o.status, success ? "processing" : "paid");
+            invalid_transition(req, resp, &o, success ? "processing" : "paid");
         goto out;
     }
     if (res != LUMIRA_OK) {

@@ -497,7 +497,10 @@ void lumira_resp_error_with(struct lumira_resp *resp, const struct lumira_req *r
     if (extra != NULL && ok) {
         json_object_object_foreach(extra, key, val)
         {
-            lumira_json_put(o, key, json_object_get(val), &ok);
+            if (val == NULL) /* json-c's null: lumira_json_put() would take it for no memory */
+                lumira_json_put_str(o, key, NULL, &ok);
+            else
+                lumira_json_put(o, key, json_object_get(val), &ok);
         }
     }
     json_object_put(extra);

@@ -261,6 +261,10 @@ static void read_order(const bson_t *doc, struct lumira_order *o)
                 const char *s = bson_iter_utf8(&it, &len);
 
                 o->status = lumira_order_status_parse(s, len);
+                if (len <= LUMIRA_ORDER_STATUS_TEXT_MAX && lumira_utf8_valid(s, len)) {
+                    memcpy(o->status_text, s, len);
+                    o->status_text[len] = '\0';
+                }
             }
         } else if (strcmp(key, "level") == 0) {
             (void)iter_int(&it, &o->level);

@@ -31,6 +31,8 @@
 
 /* "LU" + yymmdd + a sequence of 3 or more digits (up to 20). */
 #define LUMIRA_ORDER_NUMBER_MAX 28
+/* A stored status shown in an error (longer ones are cut out: shown as none). */
+#define LUMIRA_ORDER_STATUS_TEXT_MAX 32
 /* Stripe's ids (PaymentIntents, events): longer ones are not Stripe's. */
 #define LUMIRA_ORDER_STRIPE_ID_MAX 255
 
@@ -84,7 +86,10 @@ struct lumira_order {
     char email[LUMIRA_MAX_EMAIL + 1];
     int64_t level;
     int64_t amount;
-    enum lumira_order_status status;      /* LUMIRA_ORDER_NONE for an unknown stored status */
+    enum lumira_order_status status; /* LUMIRA_ORDER_NONE for an unknown stored status */
+    /* The status as stored, also one that is not ours (the original's n8n callback wrote
+     * "ready"): valid UTF-8 of at most LUMIRA_ORDER_STATUS_TEXT_MAX bytes; "" when none. */
+    char status_text[LUMIRA_ORDER_STATUS_TEXT_MAX + 1];
     /* assignedExpertId; for an order the original assigned (no assignedExpertId, and
      * expertReview.expertId a 24-hex string: API.md "Data" (compat)), that expert; "" when
      * nobody. */

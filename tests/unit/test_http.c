@@ -1272,6 +1272,31 @@ static void test_resp_error_envelope(void **state)
     lumira_req_cleanup(&req);
 }
 
+/* An extra member that is JSON null is kept as null (json-c holds it as a NULL value: it was
+ * once taken for a failed allocation, and the answer became a 500). */
+static void test_resp_error_with_null_member(void **state)
+{
+    struct lumira_req req;
+    struct lumira_resp resp;
+    struct json_object *o, *extra = json_object_new_object(), *v = NULL;
+
+    (void)state;
+    make_req(&req, "PATCH", NULL);
+    lumira_resp_init(&resp);
+    json_object_object_add(extra, "from", NULL);
+    json_object_object_add(extra, "to", json_object_new_string("paid"));
+    lumira_resp_error_with(&resp, &req, 409, "INVALID_TRANSITION", "No", extra);
+    assert_int_equal(resp.status, 409);
+    o = body_json(&resp);
+    assert_true(json_object_object_get_ex(o, "from", &v));
+    assert_null(v);
+    assert_string_equal(tu_json_str(o, "to"), "paid");
+    assert_string_equal(tu_json_str(o, "code"), "INVALID_TRANSITION");
+    json_object_put(o);
+    lumira_resp_cleanup(&resp);
+    lumira_req_cleanup(&req);
+}
+
 static void test_resp_error_with_details(void **state)
 {
     struct lumira_req req;
@@ -1557,6 +1582,7 @@ int main(void)
         cmocka_unit_test(test_resp_render_empty_body),
         cmocka_unit_test(test_resp_render_respects_out_cap),
         cmocka_unit_test(test_http_reason_phrases),
+        cmocka_unit_test(test_resp_error_with_null_member),
     };
 
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
