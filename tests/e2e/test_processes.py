@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 import time
 
 from conftest import SANITIZER_DIR, VAR, dev, gone, supervisor_pid, wait_until, workers
@@ -108,3 +109,41 @@ if SANITIZER_DIR is not None:
         wait_until(lambda: len(workers("health")) == 2 and victim not in workers("health"),
                    timeout=10, what="multiwatch to replace the crashed worker")
         assert api.get("/api/health").status_code == 200
+
+
+def test_workers_load_no_sasl_plugin(api):
+    """Cyrus SASL's plugins (GSSAPI's, with libdb and Kerberos behind them) are not loaded when the
+    URI does not ask for GSSAPI: Debian's libmongoc starts SASL in a constructor, before main, so
+    the programs set its plugin path earlier still (LUMIRA_MONGO_SASL_EARLY, src/mongo.h)."""
+    for group in ("ready", "health", "auth", "orders"):
+        for pid in workers(group):
+            with open("/proc/%d/maps" % pid) as f:
+                plugins = [line.split()[-1] for line in f if "/sasl2/" in line]
+            assert plugins == [], (group, pid, sorted(set(plugins)))
+
+
+def test_sasl_plugins_loaded_for_gssapi_or_an_operator_path(api):
+    """The same binary as a worker, run once as CGI (a 404, LD_DEBUG=files lists every object it
+    loads): no plugin with the stack's URI; the plugins when the URI asks for GSSAPI, and when the
+    operator sets SASL_PATH (their path wins)."""
+    plugin_dir = "/usr/lib/x86_64-linux-gnu/sasl2"
+    assert os.path.isdir(plugin_dir), "libsasl2-modules (libmongoc's dependency) is not installed"
+    pid = workers("health")[0]
+    exe = os.readlink("/proc/%d/exe" % pid)
+    with open("/proc/%d/environ" % pid) as f:
+        env = dict(v.split("=", 1) for v in f.read().split("\0") if "=" in v)
+
+    def plugins_loaded(**extra):
+        e = dict(env, LD_DEBUG="files", LOG_FILE="/dev/null", REQUEST_METHOD="GET",
+                 DOCUMENT_URI="/api/no-such-route", REQUEST_URI="/api/no-such-route", **extra)
+        r = subprocess.run([exe], env=e, stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
+        assert r.stdout.startswith("Status: 404"), (extra, r.stdout[:200], r.stderr[-2000:])
+        return sorted({line.split("file=")[1].split()[0] for line in r.stderr.splitlines()
+                       if "file=" in line and "/sasl2/" in line})
+
+    assert plugins_loaded() == []
+    gssapi = "mongodb://lumira%40EXAMPLE.COM@127.0.0.1:1/lumira?authMechanism=GSSAPI&authSource=$external"
+    # Whichever plugins the host has (libsasl2-modules; GSSAPI's own is a package more).
+    assert plugins_loaded(MONGODB_URI=gssapi) != []
+    assert plugins_loaded(SASL_PATH=plugin_dir) != []
