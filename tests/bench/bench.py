@@ -770,7 +770,10 @@ spawn-fcgi + multiwatch with as many workers as a program, behind the same nginx
 hello-world is the floor of our shape (nginx, unix socket, libfcgi): what a route costs above it
 is ours. The part between the markers below is written by the bench; the History section after
 it is kept by hand (`--note` appends an entry). Benchmarks are not tests: `scripts/dev test`
-never runs them.
+never runs them. `scripts/dev bench 10 --only health,hello,static` runs only the rows named (the
+keys are `ROW_KEYS` in tests/bench/bench.py, `startup` adds the start-up figures; the
+hello-world's row always runs, as every ratio is to it) and prints their table without writing
+this file: a quick repeat of a few ratios in one run.
 
 How the run is made:
 - Seeding: `tests/bench/seed.py` inserts, straight into FerretDB (not through the counting
