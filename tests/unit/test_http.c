@@ -1295,6 +1295,10 @@ static void test_resp_header_rejects_crlf_and_bad_names(void **state)
     for (i = 0; i < ARRAY_LEN(bad_names); i++)
         assert_int_equal(lumira_resp_header(&resp, bad_names[i], "v"), LUMIRA_EINVAL);
     assert_int_equal(resp.headers.len, 0); /* nothing half-written */
+    /* Every letter, digit and '-' is a name's. */
+    assert_int_equal(lumira_resp_header(&resp, "azAZ09-", "v"), LUMIRA_OK);
+    assert_int_equal(lumira_resp_header(&resp, "-", "v"), LUMIRA_OK);
+    assert_int_equal(resp.headers.len, strlen("azAZ09-: v\r\n-: v\r\n"));
     lumira_resp_cleanup(&resp);
 }
 
