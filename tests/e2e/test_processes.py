@@ -53,16 +53,28 @@ def test_usr2_reopens_the_log_file(api):
     rotated = log + ".1"
     os.replace(log, rotated)
     try:
-        # multiwatch forwards USR2 to every worker (what logrotate and ExecReload send).
+        # multiwatch forwards USR2 to every worker (what logrotate and ExecReload send). It does
+        # so from its own event loop, after kill() here returns: a request sent at once can be
+        # served (and logged to the old file) before a worker has the signal. So: a fresh id per
+        # attempt until one reaches the new file (the forwarding is done then), and after that
+        # every request's line in the new file and none in the old one.
         os.kill(supervisor_pid("health"), signal.SIGUSR2)
-        rid = "after-rotate-%d" % time.monotonic_ns()
 
         def new_file_has_line():
+            rid = "after-rotate-%d" % time.monotonic_ns()
             api.get("/api/health", headers={"X-Request-Id": rid})
             return os.path.exists(log) and rid in open(log).read()
 
         wait_until(new_file_has_line, timeout=10, what="a request line in the reopened log")
-        assert rid not in open(rotated).read()
+        rids = ["after-reopen-%d-%d" % (time.monotonic_ns(), i) for i in range(10)]
+        for rid in rids:
+            assert api.get("/api/health", headers={"X-Request-Id": rid}).status_code == 200
+        with open(log) as f:
+            new = f.read()
+        with open(rotated) as f:
+            old = f.read()
+        for rid in rids:
+            assert rid in new and rid not in old, rid
     finally:
         if os.path.exists(rotated):
             with open(rotated) as src, open(log, "a") as dst:
