@@ -65,6 +65,9 @@ void lumira_mongo_global_init(const char *uri);
  * LUMIRA_MONGO_SASL_EARLY(). */
 void lumira_mongo_sasl_early(char *const *envp);
 
+/* What an entry of .preinit_array is called with: argc, argv, envp. */
+typedef void (*lumira_preinit_fn)(int, char **, char **);
+
 /* Put once in the main file of a program that reads MONGODB_URI from its environment alone (not
  * lumira-admin, whose --env-file may hold it): an entry of the executable's .preinit_array, which
  * the dynamic loader runs before the constructors of every shared library (libmongoc's
@@ -77,8 +80,9 @@ void lumira_mongo_sasl_early(char *const *envp);
         (void)argv;                                                                                \
         lumira_mongo_sasl_early(envp);                                                             \
     }                                                                                              \
-    __attribute__((section(".preinit_array"), used)) static void (*const lumira__sasl_early_entry)( \
-        int, char **, char **) = lumira__sasl_early
+    __attribute__((section(".preinit_array"),                                                      \
+                   used)) static const lumira_preinit_fn lumira__sasl_early_entry =                \
+        lumira__sasl_early
 
 /* True when `uri` (may be NULL) names authMechanism=GSSAPI (any case). */
 bool lumira_mongo_uri_wants_gssapi(const char *uri);
