@@ -13,6 +13,7 @@
 #include "server.h"
 #include "str.h"
 #include "valid.h"
+#include "mongo.h"
 
 #define PROG "lumira-auth"
 /* JWT_SECRET: HS256 keys shorter than the hash (32 bytes) weaken it (RFC 7518 3.2). */
@@ -245,6 +246,9 @@ static const struct lumira_route routes[] = {
     {"GET", "/api/expert/verify", handle_verify},
     {"GET", "/api/expert/profile", handle_profile},
 };
+
+/* No Cyrus SASL plugin loaded unless GSSAPI is asked for (mongo.h). */
+LUMIRA_MONGO_SASL_EARLY();
 
 int main(void)
 {

@@ -14,6 +14,7 @@
 #include "server.h"
 #include "str.h"
 #include "sysinfo.h"
+#include "mongo.h"
 
 #define PROG "lumira-health"
 /* How old the last database answer may be before a new ping is made: no request in steady
@@ -226,6 +227,9 @@ static const struct lumira_route routes[] = {
     {"GET", "/api/health/deep", handle_deep},
     {"GET", "/api/metrics", handle_metrics},
 };
+
+/* No Cyrus SASL plugin loaded unless GSSAPI is asked for (mongo.h). */
+LUMIRA_MONGO_SASL_EARLY();
 
 int main(void)
 {

@@ -8,6 +8,7 @@
 
 #include "autoconfig.h"
 #include "lumira-orders.h"
+#include "mongo.h"
 
 #define PROG "lumira-orders"
 #define JWT_SECRET_MIN 32
@@ -32,6 +33,9 @@ static const struct lumira_route routes[] = {
     {"POST", "/api/expert/n8n-callback", handle_callback},
     {"GET", "/api/expert/stats", handle_stats},
 };
+
+/* No Cyrus SASL plugin loaded unless GSSAPI is asked for (mongo.h). */
+LUMIRA_MONGO_SASL_EARLY();
 
 int main(void)
 {

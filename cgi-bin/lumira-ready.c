@@ -9,6 +9,7 @@
 #include "ready.h"
 #include "server.h"
 #include "sysinfo.h"
+#include "mongo.h"
 
 #define PROG "lumira-ready"
 
@@ -176,6 +177,9 @@ static const struct lumira_route routes[] = {
     {"GET", "/api/ready", handle_ready},
     {"GET", "/api/ready/verbose", handle_verbose},
 };
+
+/* No Cyrus SASL plugin loaded unless GSSAPI is asked for (mongo.h). */
+LUMIRA_MONGO_SASL_EARLY();
 
 int main(void)
 {

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sasl/sasl.h>
+
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -45,6 +47,23 @@ static void mongoc_log_bridge(mongoc_log_level_t level, const char *domain, cons
 bool lumira_mongo_uri_wants_gssapi(const char *uri)
 {
     return uri != NULL && lumira_str_contains_nocase(uri, strlen(uri), "authMechanism=GSSAPI");
+}
+
+void lumira_mongo_sasl_early(char *const *envp)
+{
+    static char no_plugins[] = NO_SASL_PLUGINS; /* sasl_set_path() copies it */
+    const char *uri = NULL;
+    bool operator_path = false;
+    char *const *e;
+
+    for (e = envp; e != NULL && *e != NULL; e++) {
+        if (uri == NULL && strncmp(*e, "MONGODB_URI=", 12) == 0)
+            uri = *e + 12;
+        else if (strncmp(*e, "SASL_PATH=", 10) == 0)
+            operator_path = true;
+    }
+    if (!operator_path && !lumira_mongo_uri_wants_gssapi(uri))
+        (void)sasl_set_path(SASL_PATH_TYPE_PLUGIN, no_plugins);
 }
 
 void lumira_mongo_global_init(const char *uri)

@@ -45,12 +45,44 @@ struct lumira_mongo_timeouts {
  * only) into our logger.
  *
  * mongoc_init() starts Cyrus SASL, which loads every SASL plugin installed on the host into the
- * process (with libdb and Kerberos behind them: 10 more libraries and about 130 KiB of private
- * memory per worker), for one mechanism only, GSSAPI (Kerberos): SCRAM, PLAIN, X.509 and AWS
- * are libmongoc's own. So unless `uri` (may be NULL) asks for GSSAPI or SASL_PATH is set by the
- * operator, SASL_PATH is pointed at a directory that does not exist before mongoc_init(), and no
- * plugin is loaded. Call before any thread starts (it may set an environment variable). */
+ * process (with libdb and Kerberos behind them: 9 more objects, about 4 ms of CPU at each start
+ * and about 130 KiB of private memory per worker), for one mechanism only, GSSAPI (Kerberos):
+ * SCRAM, PLAIN, X.509 and AWS are libmongoc's own. So unless `uri` (may be NULL) asks for GSSAPI
+ * or SASL_PATH is set by the operator, SASL_PATH is pointed at a directory that does not exist
+ * before mongoc_init(), and no plugin is loaded. Call before any thread starts (it may set an
+ * environment variable).
+ *
+ * Debian's libmongoc calls mongoc_init() itself, in a constructor, when it is loaded: before
+ * main, so the environment variable set here comes too late for it. The programs therefore also
+ * use LUMIRA_MONGO_SASL_EARLY() below; this function covers a libmongoc built without that
+ * constructor, and lumira-admin (whose URI may come from --env-file). */
 void lumira_mongo_global_init(const char *uri);
+
+/* The same decision as lumira_mongo_global_init(), made from `envp` (MONGODB_URI and SASL_PATH,
+ * the first of each name) before any library's constructor runs: when neither GSSAPI nor an
+ * operator's SASL_PATH is asked for, Cyrus SASL's plugin path is set (sasl_set_path()) to the
+ * directory that does not exist, so that libmongoc's constructor loads no plugin. Only for
+ * LUMIRA_MONGO_SASL_EARLY(). */
+void lumira_mongo_sasl_early(char *const *envp);
+
+/* What an entry of .preinit_array is called with: argc, argv, envp. */
+typedef void (*lumira_preinit_fn)(int, char **, char **);
+
+/* Put once in the main file of a program that reads MONGODB_URI from its environment alone (not
+ * lumira-admin, whose --env-file may hold it): an entry of the executable's .preinit_array, which
+ * the dynamic loader runs before the constructors of every shared library (libmongoc's
+ * included), with the process's environment. The C library is not started yet then: the entry
+ * only reads `envp` and calls into libsasl2 (one string copied). */
+#define LUMIRA_MONGO_SASL_EARLY()                                                                  \
+    static void lumira__sasl_early(int argc, char **argv, char **envp)                             \
+    {                                                                                              \
+        (void)argc;                                                                                \
+        (void)argv;                                                                                \
+        lumira_mongo_sasl_early(envp);                                                             \
+    }                                                                                              \
+    __attribute__((section(".preinit_array"),                                                      \
+                   used)) static const lumira_preinit_fn lumira__sasl_early_entry =                \
+        lumira__sasl_early
 
 /* True when `uri` (may be NULL) names authMechanism=GSSAPI (any case). */
 bool lumira_mongo_uri_wants_gssapi(const char *uri);

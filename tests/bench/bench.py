@@ -22,6 +22,12 @@ Per route (a "row"):
     least COUNT_MIN), the proxy's "commands" (handshakes left out) and "by_name" divided by
     them.
 Then the start-up time of each program (tests/bench/startup.py) and the memory table.
+
+--only KEY,... runs only those rows (their keys: ROW_KEYS below; the hello-world's row is always
+run, as every ratio is to it), for a quick repeat of a few ratios in one run; "startup" adds the
+start-up table. Such a partial run prints its table and writes var/bench/last-only.json, and
+leaves docs/BENCHMARKS.md alone (its generated part is the whole run's). The seeding and the
+bench expert are skipped when no row needs them (static, hello, health and ready do not).
 """
 
 import argparse
@@ -55,6 +61,11 @@ FEW = 50
 HANDSHAKE = {"hello", "isMaster", "ismaster", "saslStart", "saslContinue", "getnonce",
              "authenticate", "endSessions"}
 GROUPS = ("ready", "health", "auth", "orders")
+# The rows, in the order they run (make_rows), for --only; "startup" is the start-up table.
+ROW_KEYS = ("static", "hello", "health", "ready", "verify", "login", "order", "webhook_dup",
+            "list", "number", "webhook_new", "checkout1", "checkout2")
+# Rows that need neither the seeded database nor the bench expert.
+NO_SETUP = {"static", "hello", "health", "ready"}
 TICK = os.sysconf("SC_CLK_TCK")
 BEGIN = "<!-- bench:begin (written by scripts/bench; edit the History section below instead) -->"
 END = "<!-- bench:end -->"
@@ -583,8 +594,6 @@ def fmt_by(by, n):
 
 
 def render(a, ctx, rows, mem_before, mem_after, hello_mem, start):
-    hello = next(r for r in rows if r["key"] == "hello")
-    hr, hc = hello["rps"], hello["cpu_us"]
     out = []
     w = out.append
     w("## Latest run")
@@ -598,6 +607,17 @@ def render(a, ctx, rows, mem_before, mem_after, hello_mem, start):
           a.http_port, a.workers, ctx["seed"]["orders"], ctx["seed"]["users"],
           ctx["seed"]["pending"], a.orders, a.users))
     w("")
+    out += render_table(a, rows)
+    render_rest(a, w, mem_before, mem_after, hello_mem, start)
+    return "\n".join(out) + "\n"
+
+
+def render_table(a, rows):
+    """The routes' table and the notes under it (lines)."""
+    hello = next(r for r in rows if r["key"] == "hello")
+    hr, hc = hello["rps"], hello["cpu_us"]
+    out = []
+    w = out.append
     w("| route | what it does | requests/s | ratio to hello | p50 ms | p99 ms | one at a time, "
       "ms | CPU µs/request | CPU ratio to hello | DB commands/request | n | non-2xx / errors |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
@@ -661,7 +681,11 @@ def render(a, ctx, rows, mem_before, mem_after, hello_mem, start):
     for n in notes:
         w("- " + n)
     w("")
+    return out
 
+
+def render_rest(a, w, mem_before, mem_after, hello_mem, start):
+    """The memory and start-up tables, through `w`."""
     # Memory.
     def kib(v):
         return "%.1f" % (v / 1024.0)
@@ -735,7 +759,6 @@ def render(a, ctx, rows, mem_before, mem_after, hello_mem, start):
             name, statistics.median(r["404"]), min(r["404"]), max(r["404"]),
             statistics.median(r["route"]), min(r["route"]), max(r["route"]),
             r["route_path"], r["route_status"]))
-    return "\n".join(out) + "\n"
 
 
 DEFAULT_PROSE = """# Benchmarks
@@ -747,7 +770,10 @@ spawn-fcgi + multiwatch with as many workers as a program, behind the same nginx
 hello-world is the floor of our shape (nginx, unix socket, libfcgi): what a route costs above it
 is ours. The part between the markers below is written by the bench; the History section after
 it is kept by hand (`--note` appends an entry). Benchmarks are not tests: `scripts/dev test`
-never runs them.
+never runs them. `scripts/dev bench 10 --only health,hello,static` runs only the rows named (the
+keys are `ROW_KEYS` in tests/bench/bench.py, `startup` adds the start-up figures; the
+hello-world's row always runs, as every ratio is to it) and prints their table without writing
+this file: a quick repeat of a few ratios in one run.
 
 How the run is made:
 - Seeding: `tests/bench/seed.py` inserts, straight into FerretDB (not through the counting
@@ -869,7 +895,20 @@ def main():
     ap.add_argument("--note", default="", help="also append a History entry with this title")
     ap.add_argument("--command", default="scripts/dev bench")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--only", default="",
+                    help="run only these rows (comma-separated keys: %s; startup: the start-up "
+                         "table); prints them and leaves --out alone" % ", ".join(ROW_KEYS))
     a = ap.parse_args()
+    only = None
+    if a.only:
+        only = {k.strip() for k in a.only.split(",") if k.strip()}
+        unknown = only - set(ROW_KEYS) - {"startup"}
+        if unknown or not only:
+            ap.error("--only: unknown row %s (rows: %s, startup)" % (
+                ", ".join(sorted(unknown)) or "(none)", ", ".join(ROW_KEYS)))
+        if a.note:
+            ap.error("--note writes a History entry of a whole run: not with --only")
+        only.add("hello")
     a.var = os.path.join(a.top, "var")
     a.dev = os.path.join(a.top, "scripts", "dev")
     a.build = os.path.join(a.var, "build")
@@ -883,6 +922,9 @@ def main():
     if subprocess.run(["git", "-C", a.top, "diff", "--quiet", "HEAD", "--", "src", "cgi-bin"]).returncode:
         ctx["commit"] += " (with uncommitted changes to src/ or cgi-bin/)"
     mongo_uri = "mongodb://127.0.0.1:%d/lumira" % a.mongo_port
+    if only is not None and only <= NO_SETUP | {"startup"}:
+        run_only(a, stack, ctx, only, envfile)
+        return
 
     log("seeding (at least %d orders, %d users, %d pending)", a.orders, a.users, a.pending)
     seed_out = subprocess.run([sys.executable, os.path.join(HERE, "seed.py"), mongo_uri,
@@ -930,6 +972,9 @@ def main():
     mem_before = {g: group_memory(stack, g) for g in GROUPS}
     mem_after = {}
     rows = make_rows(a, stack, ctx)
+    if only is not None:
+        run_only(a, stack, ctx, only, envfile, rows)
+        return
     restored = True
     with tempfile.TemporaryDirectory(prefix="lumira-bench-") as tmpdir:
         ctx["tmpdir"] = tmpdir
@@ -971,6 +1016,58 @@ def main():
                    "mem_before": strip_frames(mem_before), "mem_after": strip_frames(mem_after)},
                   f, indent=1, default=str)
     print(generated)
+
+
+def run_only(a, stack, ctx, only, envfile, rows=None):
+    """--only: the rows asked for (in their usual order), printed; docs/BENCHMARKS.md is left
+    alone. `rows` is None when the run needed no setup (placeholders stand for what the
+    skipped rows' scripts would use)."""
+    if rows is None:
+        for k in ("token", "expert_email", "expert_pw", "order_id", "order_number",
+                  "order_email", "dup_event"):
+            ctx[k] = "" if k != "dup_event" else b""
+        ctx["seed"] = None
+        for g in ("health", "ready", "hello"):
+            if not stack.wait_idle(g, 30, want=a.workers):
+                raise RuntimeError("lumira-%s is not idle with %d workers" % (g, a.workers))
+        rows = make_rows(a, stack, ctx)
+    rows = [r for r in rows if r["key"] in only]
+    mem_after = {}
+    with tempfile.TemporaryDirectory(prefix="lumira-bench-") as tmpdir:
+        ctx["tmpdir"] = tmpdir
+        restored = True
+        try:
+            for row in rows:
+                if row.get("restart"):
+                    if not startup_port_open(a.smock_http):
+                        row["skipped"] = "stripe-mock is not running (var/bin/stripe-mock): skipped"
+                        row.update(rps=None, requests=0)
+                        continue
+                    restored = False
+                    stack.restart("orders", *row["restart"])
+                run_row(a, stack, row, ctx, tmpdir, mem_after)
+        finally:
+            if not restored:
+                log("restoring lumira-orders' environment")
+                stack.restart("orders")
+    start = None
+    if "startup" in only:
+        log("start-up, %d runs per program", a.startup_runs)
+        start = startup.measure(a.build, envfile, a.startup_runs, a.hello)
+    out = ["Partial run (`%s`, rows %s) on %s, %d cores, commit %s; %d s per row. Not written "
+           "to %s." % (ctx["command"], ",".join(r["key"] for r in rows), ctx["date"],
+                       os.cpu_count(), ctx["commit"], a.seconds, os.path.basename(a.out)), ""]
+    out += render_table(a, rows)
+    if start is not None:
+        out.append("Start-up, median ms (min-max), 404 / route:")
+        for g, r in start.items():
+            out.append("- %s: %.1f (%.1f-%.1f) / %.1f (%.1f-%.1f)" % (
+                g, statistics.median(r["404"]), min(r["404"]), max(r["404"]),
+                statistics.median(r["route"]), min(r["route"]), max(r["route"])))
+    with open(os.path.join(a.var, "bench", "last-only.json"), "w") as f:
+        json.dump({"rows": [{k: v for k, v in r.items() if k not in ("script", "one", "prepare")}
+                            for r in rows], "start": start}, f, indent=1, default=str)
+    print("\n".join(out))
 
 
 def strip_frames(mem):

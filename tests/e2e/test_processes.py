@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 import time
 
 from conftest import SANITIZER_DIR, VAR, dev, gone, supervisor_pid, wait_until, workers
@@ -52,16 +53,28 @@ def test_usr2_reopens_the_log_file(api):
     rotated = log + ".1"
     os.replace(log, rotated)
     try:
-        # multiwatch forwards USR2 to every worker (what logrotate and ExecReload send).
+        # multiwatch forwards USR2 to every worker (what logrotate and ExecReload send). It does
+        # so from its own event loop, after kill() here returns: a request sent at once can be
+        # served (and logged to the old file) before a worker has the signal. So: a fresh id per
+        # attempt until one reaches the new file (the forwarding is done then), and after that
+        # every request's line in the new file and none in the old one.
         os.kill(supervisor_pid("health"), signal.SIGUSR2)
-        rid = "after-rotate-%d" % time.monotonic_ns()
 
         def new_file_has_line():
+            rid = "after-rotate-%d" % time.monotonic_ns()
             api.get("/api/health", headers={"X-Request-Id": rid})
             return os.path.exists(log) and rid in open(log).read()
 
         wait_until(new_file_has_line, timeout=10, what="a request line in the reopened log")
-        assert rid not in open(rotated).read()
+        rids = ["after-reopen-%d-%d" % (time.monotonic_ns(), i) for i in range(10)]
+        for rid in rids:
+            assert api.get("/api/health", headers={"X-Request-Id": rid}).status_code == 200
+        with open(log) as f:
+            new = f.read()
+        with open(rotated) as f:
+            old = f.read()
+        for rid in rids:
+            assert rid in new and rid not in old, rid
     finally:
         if os.path.exists(rotated):
             with open(rotated) as src, open(log, "a") as dst:
@@ -108,3 +121,41 @@ if SANITIZER_DIR is not None:
         wait_until(lambda: len(workers("health")) == 2 and victim not in workers("health"),
                    timeout=10, what="multiwatch to replace the crashed worker")
         assert api.get("/api/health").status_code == 200
+
+
+def test_workers_load_no_sasl_plugin(api):
+    """Cyrus SASL's plugins (GSSAPI's, with libdb and Kerberos behind them) are not loaded when the
+    URI does not ask for GSSAPI: Debian's libmongoc starts SASL in a constructor, before main, so
+    the programs set its plugin path earlier still (LUMIRA_MONGO_SASL_EARLY, src/mongo.h)."""
+    for group in ("ready", "health", "auth", "orders"):
+        for pid in workers(group):
+            with open("/proc/%d/maps" % pid) as f:
+                plugins = [line.split()[-1] for line in f if "/sasl2/" in line]
+            assert plugins == [], (group, pid, sorted(set(plugins)))
+
+
+def test_sasl_plugins_loaded_for_gssapi_or_an_operator_path(api):
+    """The same binary as a worker, run once as CGI (a 404, LD_DEBUG=files lists every object it
+    loads): no plugin with the stack's URI; the plugins when the URI asks for GSSAPI, and when the
+    operator sets SASL_PATH (their path wins)."""
+    plugin_dir = "/usr/lib/x86_64-linux-gnu/sasl2"
+    assert os.path.isdir(plugin_dir), "libsasl2-modules (libmongoc's dependency) is not installed"
+    pid = workers("health")[0]
+    exe = os.readlink("/proc/%d/exe" % pid)
+    with open("/proc/%d/environ" % pid) as f:
+        env = dict(v.split("=", 1) for v in f.read().split("\0") if "=" in v)
+
+    def plugins_loaded(**extra):
+        e = dict(env, LD_DEBUG="files", LOG_FILE="/dev/null", REQUEST_METHOD="GET",
+                 DOCUMENT_URI="/api/no-such-route", REQUEST_URI="/api/no-such-route", **extra)
+        r = subprocess.run([exe], env=e, stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
+        assert r.stdout.startswith("Status: 404"), (extra, r.stdout[:200], r.stderr[-2000:])
+        return sorted({line.split("file=")[1].split()[0] for line in r.stderr.splitlines()
+                       if "file=" in line and "/sasl2/" in line})
+
+    assert plugins_loaded() == []
+    gssapi = "mongodb://lumira%40EXAMPLE.COM@127.0.0.1:1/lumira?authMechanism=GSSAPI&authSource=$external"
+    # Whichever plugins the host has (libsasl2-modules; GSSAPI's own is a package more).
+    assert plugins_loaded(MONGODB_URI=gssapi) != []
+    assert plugins_loaded(SASL_PATH=plugin_dir) != []

@@ -367,6 +367,67 @@ static void test_reqid_valid_edges(void **state)
     assert_false(lumira_reqid_valid("a%b", 3));
 }
 
+/* lumira_req_init() finds its variables in one pass over the environment: names that share a
+ * prefix with theirs, short ones and empty strings are not taken, and the first of a name wins
+ * (as lumira_req_env() returns it). */
+static void test_req_init_one_pass_lookalikes(void **state)
+{
+    char *env[] = {"",
+                   "R",
+                   "REQ",
+                   "REQUEST_",
+                   "REQUEST_M=PUT",
+                   "REQUEST_METHODS=POST",
+                   "REQUEST_URIS=/no",
+                   "P",
+                   "PATH_INFOS=/no",
+                   "D=",
+                   "DOCUMENT_URIS=/no",
+                   "QUERY=no",
+                   "QUERY_STRINGS=no",
+                   "C",
+                   "CONTENT_LENGTH=0",
+                   "CONTENT_TYPES=text/no",
+                   "H",
+                   "HTTP_X_REQUEST_IDS=nope",
+                   "HTTP_HOST=example.com",
+                   "REQUEST_METHOD=GET",
+                   "REQUEST_URI=/api/from-uri?x=1",
+                   "QUERY_STRING=a=1",
+                   "CONTENT_TYPE=application/json",
+                   "HTTP_X_REQUEST_ID=first-id",
+                   "REQUEST_METHOD=POST",
+                   "QUERY_STRING=b=2",
+                   "CONTENT_TYPE=text/plain",
+                   "HTTP_X_REQUEST_ID=second-id",
+                   NULL};
+    char *env_empty_method[] = {"REQUEST_METHOD=", "PATH_INFO=/", NULL};
+    char *env_doc[] = {"PATH_INFO=", "DOCUMENT_URI=/api/doc", "DOCUMENT_URI=/api/later",
+                       "REQUEST_METHOD=HEAD", NULL};
+    struct lumira_req req;
+
+    (void)state;
+    assert_int_equal(lumira_req_init(&req, env), LUMIRA_OK);
+    assert_string_equal(req.method, "GET");
+    assert_int_equal(req.path_len, strlen("/api/from-uri"));
+    assert_memory_equal(req.path, "/api/from-uri", req.path_len);
+    assert_string_equal(req.query, "a=1");
+    assert_int_equal(req.query_len, 3);
+    assert_string_equal(req.content_type, "application/json");
+    assert_string_equal(req.reqid, "first-id");
+    lumira_req_cleanup(&req);
+
+    assert_int_equal(lumira_req_init(&req, env_empty_method), LUMIRA_EINVAL);
+    lumira_req_cleanup(&req);
+
+    assert_int_equal(lumira_req_init(&req, env_doc), LUMIRA_OK);
+    assert_string_equal(req.method, "HEAD");
+    assert_string_equal(req.path, "/api/doc");
+    assert_string_equal(req.query, "");
+    assert_null(req.content_type);
+    lumira_req_cleanup(&req);
+}
+
 static void test_req_env_exact_name(void **state)
 {
     char *env[] = {"REQUEST_METHOD=GET", "PATH_INFO=/",   "HTTP_X_A_LONGER=1",
@@ -1234,6 +1295,10 @@ static void test_resp_header_rejects_crlf_and_bad_names(void **state)
     for (i = 0; i < ARRAY_LEN(bad_names); i++)
         assert_int_equal(lumira_resp_header(&resp, bad_names[i], "v"), LUMIRA_EINVAL);
     assert_int_equal(resp.headers.len, 0); /* nothing half-written */
+    /* Every letter, digit and '-' is a name's. */
+    assert_int_equal(lumira_resp_header(&resp, "azAZ09-", "v"), LUMIRA_OK);
+    assert_int_equal(lumira_resp_header(&resp, "-", "v"), LUMIRA_OK);
+    assert_int_equal(resp.headers.len, strlen("azAZ09-: v\r\n-: v\r\n"));
     lumira_resp_cleanup(&resp);
 }
 
@@ -1532,6 +1597,7 @@ int main(void)
         cmocka_unit_test(test_req_init_reqid_bad_replaced),
         cmocka_unit_test(test_req_init_reqid_generated_differ),
         cmocka_unit_test(test_reqid_valid_edges),
+        cmocka_unit_test(test_req_init_one_pass_lookalikes),
         cmocka_unit_test(test_req_env_exact_name),
         cmocka_unit_test(test_route_match_exact),
         cmocka_unit_test(test_route_match_trailing_slash),
