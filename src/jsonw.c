@@ -117,10 +117,10 @@ static void member(struct lumira_jw *w, const char *key)
     w->has_member |= bit;
     klen = strlen(key);
     if (plain(key, klen)) {
-        add3(w, ",\"" + first, 2 - first, key, klen, "\":", 2);
+        add3(w, &",\""[first], 2 - first, key, klen, "\":", 2);
         return;
     }
-    add3(w, ",\"" + first, 2 - first, "", 0, "", 0);
+    add3(w, &",\""[first], 2 - first, "", 0, "", 0);
     add_escaped(w, key, klen);
     add(w, "\":", 2);
 }

@@ -132,7 +132,8 @@ class DbProxy:
 
     def state(self):
         """{"mode", "after_commands", "after_bytes", "repeat", "fired", "delay_ms", "commands",
-        "by_name": {"find": n, ...}, "handshakes", "connections", "open", "dropped"}"""
+        "by_name": {"find": n, ...}, "handshakes", "connections", "open", "dropped",
+        "dropped_commands"}"""
         r = requests.get(self.ctl + "/__standin/state", timeout=10)
         r.raise_for_status()
         return r.json()

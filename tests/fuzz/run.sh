@@ -61,9 +61,10 @@ build fuzz_jwt "jwt.c crypto.c json.c buf.c str.c clock.c err.c" "json-c libcryp
 build fuzz_stripe_sig "webhook.c crypto.c str.c buf.c err.c" "libcrypto"
 # libfcgi ships no pkg-config file everywhere (configure.ac checks it by hand): -lfcgi.
 build fuzz_request "server.c metrics.c http.c jsonw.c valid.c log.c json.c buf.c str.c clock.c err.c" "json-c" -lfcgi
-# orders.c calls the driver (mongo.c, libmongoc) besides libbson.
+# orders.c calls the driver (mongo.c, libmongoc) besides libbson; mongo.c sets Cyrus SASL's
+# plugin path itself (lumira_mongo_sasl_early).
 build fuzz_bson_json "orders.c mongo.c metrics.c log.c json.c buf.c str.c clock.c err.c" \
-    "json-c libmongoc-1.0"
+    "json-c libmongoc-1.0 libsasl2"
 
 # The committed seeds (tests/fuzz/corpus/<target>/) start each working corpus; what a run adds
 # stays in the build dir.

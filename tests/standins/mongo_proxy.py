@@ -27,7 +27,7 @@ the connection in the middle of a command or answers slowly:
   GET  /__standin/state  {"mode", "after_commands", "after_bytes", "repeat", "fired",
                           "delay_ms", "commands", "by_name": {"find": n, ...},
                           "by_app": {"lumira-auth": {"find": n, ...}, ...}, "handshakes",
-                          "connections", "open", "dropped"}
+                          "connections", "open", "dropped", "dropped_commands"}
 
 Counting (since the last reset): every whole message a client sends is named by its command
 (OP_MSG: the first key of its body section; OP_QUERY: the first key of its query, the driver's
@@ -38,7 +38,9 @@ connection's first other command) count in "handshakes", never in "commands", an
 dropped; every other one is a counted command ("commands"). Messages are counted when they
 arrive, whatever the fault then does with them. "connections" counts client connections
 accepted (with the database reached), "open" those open now, "dropped" the connections this
-proxy closed because of a fault (drop, refuse, the end of a hang). "by_app" has the counted
+proxy closed because of a fault (drop, refuse, the end of a hang), "dropped_commands" the
+commands a drop fault refused to forward (each closes its connection, unless the client or the
+other side already had: then "dropped" does not count it again). "by_app" has the counted
 commands again, by the application name the connection's handshake gave (client.application.name:
 the programs send their own, "lumira-orders", and their probe threads "<program>-probe"), "?"
 for a connection that gave none.
@@ -204,6 +206,7 @@ class State:
             self.handshakes = 0
             self.connections = 0
             self.dropped = 0
+            self.dropped_commands = 0
 
     def set_fault(self, mode, opts):
         with self.lock:
@@ -237,7 +240,7 @@ class State:
                     "by_app": {a: dict(n) for a, n in self.by_app.items()},
                     "handshakes": self.handshakes,
                     "connections": self.connections, "open": len(self.conns),
-                    "dropped": self.dropped}
+                    "dropped": self.dropped, "dropped_commands": self.dropped_commands}
 
     def on_message(self, conn, name, request_id, app=None):
         """Counts a client's message (`app`: the application name a handshake gave); returns
@@ -264,6 +267,7 @@ class State:
                 if self.seen >= self.after_commands and (self.repeat or not self.fired):
                     self.fired = True
                     if self.after_bytes is None:
+                        self.dropped_commands += 1
                         return CLOSE
                     conn.truncate = (request_id, self.after_bytes)
             return FORWARD
