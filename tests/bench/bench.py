@@ -1054,31 +1054,7 @@ def main():
     if only is not None:
         run_only(a, stack, ctx, only, envfile, rows)
         return
-    restored = True
-    with tempfile.TemporaryDirectory(prefix="lumira-bench-") as tmpdir:
-        ctx["tmpdir"] = tmpdir
-        try:
-            for row in rows:
-                if row.get("restart"):
-                    if not startup_port_open(a.smock_http):
-                        row["skipped"] = "stripe-mock is not running (var/bin/stripe-mock): skipped"
-                        row.update(rps=None, requests=0)
-                        continue
-                    log("%s: restarting lumira-orders with %s", row["key"], " ".join(row["restart"]))
-                    restored = False
-                    stack.restart("orders", *row["restart"])
-                run_row(a, stack, row, ctx, tmpdir, mem_after)
-                if row["key"] == "hello":
-                    hello_mem = group_memory(stack, "hello")
-            if not restored:
-                log("restoring lumira-orders' environment")
-                stack.restart("orders")
-                restored = True
-            ctx["pairs"] = interleave(a, stack, rows, tmpdir)
-        finally:
-            if not restored:
-                log("restoring lumira-orders' environment")
-                stack.restart("orders")
+    hello_mem = run_rows(a, stack, rows, ctx, mem_after, True)
     rows = [r for r in rows if not r.get("skipped")] + [r for r in rows if r.get("skipped")]
 
     log("start-up, %d runs per program", a.startup_runs)
@@ -1102,6 +1078,41 @@ def main():
     print(generated)
 
 
+def run_rows(a, stack, rows, ctx, mem_after, pairs):
+    """Runs `rows` in order (a row that needs stripe-mock is skipped when it is not running;
+    lumira-orders is restarted for the rows that change its environment, and restored after),
+    then, when `pairs`, the interleaved rounds into ctx["pairs"]. Returns the hello-world's
+    memory right after its row (None when it did not run)."""
+    hello_mem = None
+    restored = True
+    with tempfile.TemporaryDirectory(prefix="lumira-bench-") as tmpdir:
+        ctx["tmpdir"] = tmpdir
+        try:
+            for row in rows:
+                if row.get("restart"):
+                    if not startup_port_open(a.smock_http):
+                        row["skipped"] = "stripe-mock is not running (var/bin/stripe-mock): skipped"
+                        row.update(rps=None, requests=0)
+                        continue
+                    log("%s: restarting lumira-orders with %s", row["key"], " ".join(row["restart"]))
+                    restored = False
+                    stack.restart("orders", *row["restart"])
+                run_row(a, stack, row, ctx, tmpdir, mem_after)
+                if row["key"] == "hello":
+                    hello_mem = group_memory(stack, "hello")
+            if not restored:
+                log("restoring lumira-orders' environment")
+                stack.restart("orders")
+                restored = True
+            if pairs:
+                ctx["pairs"] = interleave(a, stack, rows, tmpdir)
+        finally:
+            if not restored:
+                log("restoring lumira-orders' environment")
+                stack.restart("orders")
+    return hello_mem
+
+
 def run_only(a, stack, ctx, only, envfile, rows=None):
     """--only: the rows asked for (in their usual order), printed; docs/BENCHMARKS.md is left
     alone. `rows` is None when the run needed no setup (placeholders stand for what the
@@ -1116,25 +1127,8 @@ def run_only(a, stack, ctx, only, envfile, rows=None):
                 raise RuntimeError("lumira-%s is not idle with %d workers" % (g, a.workers))
         rows = make_rows(a, stack, ctx)
     rows = [r for r in rows if r["key"] in only]
-    mem_after = {}
-    with tempfile.TemporaryDirectory(prefix="lumira-bench-") as tmpdir:
-        ctx["tmpdir"] = tmpdir
-        restored = True
-        try:
-            for row in rows:
-                if row.get("restart"):
-                    if not startup_port_open(a.smock_http):
-                        row["skipped"] = "stripe-mock is not running (var/bin/stripe-mock): skipped"
-                        row.update(rps=None, requests=0)
-                        continue
-                    restored = False
-                    stack.restart("orders", *row["restart"])
-                run_row(a, stack, row, ctx, tmpdir, mem_after)
-            pairs = interleave(a, stack, rows, tmpdir) if "pairs" in only else None
-        finally:
-            if not restored:
-                log("restoring lumira-orders' environment")
-                stack.restart("orders")
+    run_rows(a, stack, rows, ctx, {}, "pairs" in only)
+    pairs = ctx.get("pairs")
     start = None
     if "startup" in only:
         log("start-up, %d runs per program", a.startup_runs)
