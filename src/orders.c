@@ -188,21 +188,17 @@ static void copy_str(char *out, size_t size, const bson_iter_t *it)
  * to the server (a regular expression of this shape; $in of both cases). */
 #define LEGACY_ID_RE "^([0-9a-f]{24}|[0-9A-F]{24})$"
 
-static bool legacy_id(const char *s, size_t len)
+/* True when `len` bytes of `s` hold both lower- and upper-case hexadecimal letters. */
+static bool mixed_case(const char *s, size_t len)
 {
-    size_t i, lower = 0, upper = 0;
+    bool lower = false, upper = false;
+    size_t i;
 
-    if (len != LUMIRA_OID_HEX)
-        return false;
     for (i = 0; i < len; i++) {
-        if (s[i] >= 'a' && s[i] <= 'f')
-            lower++;
-        else if (s[i] >= 'A' && s[i] <= 'F')
-            upper++;
-        else if (s[i] < '0' || s[i] > '9')
-            return false;
+        lower = lower || (s[i] >= 'a' && s[i] <= 'f');
+        upper = upper || (s[i] >= 'A' && s[i] <= 'F');
     }
-    return lower == 0 || upper == 0;
+    return lower && upper;
 }
 
 /* The original's assignment of a stored order (API.md "Data" (compat)): expertReview.expertId,
@@ -210,19 +206,18 @@ static bool legacy_id(const char *s, size_t len)
 static bool legacy_holder(const bson_t *doc, char *out)
 {
     bson_iter_t it, sub;
+    bson_oid_t oid;
     const char *s;
-    uint32_t len, i;
+    uint32_t len;
 
     if (!bson_iter_init_find(&it, doc, "expertReview") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
         !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "expertId") ||
         !BSON_ITER_HOLDS_UTF8(&sub))
         return false;
     s = bson_iter_utf8(&sub, &len);
-    if (!legacy_id(s, len))
+    if (!lumira_oid_parse(s, len, &oid) || mixed_case(s, len))
         return false;
-    for (i = 0; i < len; i++)
-        out[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
-    out[len] = '\0';
+    bson_oid_to_string(&oid, out); /* lower case */
     return true;
 }
 

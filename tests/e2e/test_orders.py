@@ -292,8 +292,9 @@ ID_ROUTES = [("GET", "/api/orders/%s", None),
              ("PATCH", "/api/orders/%s/expert-review", {"status": "approved"}),
              ("PATCH", "/api/orders/%s/content", {"generatedContent": {"a": "b"}}),
              ("PATCH", "/api/orders/%s/delivered", {}),
-             ("POST", "/api/expert/orders/%s/assign", None)]
-ID_ROUTE_IDS = ["get", "status", "review", "content", "delivered", "assign"]
+             ("POST", "/api/expert/orders/%s/assign", None),
+             ("GET", "/api/expert/orders/%s", None)]
+ID_ROUTE_IDS = ["get", "status", "review", "content", "delivered", "assign", "desk-get"]
 
 
 @pytest.mark.parametrize("method,path,body", ID_ROUTES, ids=ID_ROUTE_IDS)
@@ -825,11 +826,12 @@ PROTECTED = [
     ("GET", "/api/expert/orders/pending", None),
     ("GET", "/api/expert/orders/assigned", None),
     ("POST", "/api/expert/orders/{id}/assign", None),
+    ("GET", "/api/expert/orders/{id}", None),
     ("POST", "/api/expert/process-order", {"orderId": "{id}", "expertPrompt": "forged"}),
     ("GET", "/api/expert/stats", None),
 ]
 PROTECTED_IDS = ["list", "overview", "get", "status", "review", "content", "delivered",
-                 "pending", "assigned", "assign", "process", "stats"]
+                 "pending", "assigned", "assign", "desk-get", "process", "stats"]
 
 
 @pytest.fixture(scope="module")
